@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs everything Chorus needs on Debian/Ubuntu and creates or reuses the virtualenv .venv.
+# Usage: scripts/setup.sh [runtime|test]   (default: runtime)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile="${1:-runtime}"
+
+APT_PACKAGES=(flite libflite1 libespeak-ng1 espeak-ng-data)
+
+missing_apt() {
+  local pkg missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  echo "${missing[@]:-}"
+}
+
+if command -v dpkg-query >/dev/null 2>&1; then
+  missing="$(missing_apt)"
+  if [ -n "$missing" ]; then
+    if [ "$(id -u)" = "0" ]; then
+      echo "setup: installing system packages: $missing"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      # shellcheck disable=SC2086
+      apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    else
+      echo "setup: not root, skipping system packages; install them with: sudo apt-get install $missing" >&2
+      echo "setup: without them the flite / espeak-ng engines report themselves unavailable" >&2
+    fi
+  fi
+else
+  echo "setup: no dpkg (not Debian/Ubuntu); install flite and espeak-ng libraries yourself" >&2
+fi
+
+PYTHON="${PYTHON:-}"
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+      PYTHON="$candidate"; break
+    fi
+  done
+fi
+[ -n "$PYTHON" ] || { echo "setup: Python 3.11+ is required" >&2; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $PYTHON"
+  "$PYTHON" -m venv .venv || { echo "setup: python3-venv is missing (apt-get install python3-venv)" >&2; exit 1; }
+fi
+
+extras="."
+[ "$profile" = "test" ] && extras=".[test]"
+# Re-install only when the project's requirements changed since the last successful install.
+stamp=".venv/.chorus-$profile.stamp"
+digest="$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
+  echo "setup: installing Python packages ($profile)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip "setuptools<81" wheel
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e "$extras"
+  echo "$digest" > "$stamp"
+fi

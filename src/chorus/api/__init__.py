@@ -1,0 +1,1 @@
+"""HTTP edge: parse, authenticate, encode. No business rules live here."""

@@ -1,0 +1,70 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from chorus import __version__
+from chorus.api.deps import authenticate
+from chorus.api.errors import install_error_handlers
+from chorus.api.middleware import RequestIdMiddleware
+from chorus.api.routes import health, history, models, tts, user, voices
+from chorus.config import Settings
+from chorus.services.container import Services
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; services are created in the lifespan from ``settings`` (or the environment)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await Services.start(settings or Settings())
+        app.state.services = services
+        if services.bootstrap_secret:
+            print(
+                "\nChorus created an administrator API key (shown only this once; store it now):\n"
+                f"    {services.bootstrap_secret}\n",
+                file=sys.stderr,
+                flush=True,
+            )
+        try:
+            yield
+        finally:
+            await services.close()
+
+    # The interactive docs would be routes without a key; Chorus keeps every route but /health behind one.
+    app = FastAPI(
+        title="Chorus",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    install_error_handlers(app)
+
+    api = APIRouter(dependencies=[Depends(authenticate)])
+    for module in (models, voices, tts, history, user):
+        api.include_router(module.router)
+    app.include_router(health.router)
+    app.include_router(api)
+
+    # CORS as ElevenLabs answers it, so browser clients work unchanged.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["POST", "PATCH", "OPTIONS", "DELETE", "GET", "PUT"],
+        allow_headers=["*"],
+        expose_headers=[
+            "request-id", "xi-request-id", "history-item-id", "character-cost", "x-character-count",
+            "current-concurrent-requests", "maximum-concurrent-requests",
+        ],
+        max_age=600,
+    )  # fmt: skip
+    app.add_middleware(RequestIdMiddleware)
+    return app

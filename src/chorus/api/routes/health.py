@@ -1,0 +1,15 @@
+"""Liveness, the only route without authentication."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from chorus import __version__
+from chorus.api.deps import ServicesDep
+
+router = APIRouter()
+
+
+@router.get("/health", include_in_schema=False)
+async def health(services: ServicesDep) -> dict[str, object]:
+    return {"status": "ok", "version": __version__, "engines": services.engines.status()}

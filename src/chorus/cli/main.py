@@ -1,0 +1,198 @@
+"""``chorus``: serve the API, manage keys, and speak text from the shell."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from chorus.config import Settings
+
+app = typer.Typer(
+    help="Chorus: a self-hosted voice AI platform that speaks the ElevenLabs API.", no_args_is_help=True
+)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the API server (data in CHORUS_DATA_DIR, default ./data)."""
+    import uvicorn
+
+    from chorus.api.app import create_app
+
+    settings = _settings()
+    if workers > 1:
+        # Each worker builds its own app from the environment's settings.
+        uvicorn.run(
+            "chorus.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+        )
+        return
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+
+
+async def _with_services(settings: Settings, work):  # type: ignore[no-untyped-def]
+    from chorus.services.container import Services
+
+    services = await Services.start(settings)
+    try:
+        if services.bootstrap_secret:
+            typer.echo(f"Created the first administrator API key: {services.bootstrap_secret}", err=True)
+        return await work(services)
+    finally:
+        await services.close()
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="A label for the key.")],
+    user: Annotated[str, typer.Option(help="The user the key belongs to (created if new).")] = "default",
+    plan: Annotated[str | None, typer.Option(help="Plan of a new user, or a new plan for the user.")] = None,
+    permissions: Annotated[
+        str, typer.Option(help="'all' or comma-separated ElevenLabs permission names.")
+    ] = "all",
+    character_limit: Annotated[int | None, typer.Option(help="Credits this key may spend in all.")] = None,
+    rate_limit: Annotated[
+        int | None, typer.Option(help="Requests per minute (default from settings).")
+    ] = None,
+    max_concurrent: Annotated[
+        int | None, typer.Option(help="Concurrent requests (default from settings).")
+    ] = None,
+) -> None:
+    """Create a key and print its secret (shown only once)."""
+
+    async def work(services):  # type: ignore[no-untyped-def]
+        return await services.accounts.create_key(
+            name,
+            user_name=user,
+            plan=plan,
+            permissions=permissions,
+            character_limit=character_limit,
+            rate_limit_per_minute=rate_limit,
+            max_concurrent_requests=max_concurrent,
+        )
+
+    try:
+        created = asyncio.run(_with_services(_settings(), work))
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"key_id: {created.key_id}\nuser:   {created.user_name}\nsecret: {created.secret}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (never their secrets)."""
+
+    async def work(services):  # type: ignore[no-untyped-def]
+        return await services.accounts.list_keys()
+
+    rows = asyncio.run(_with_services(_settings(), work))
+    typer.echo(
+        f"{'key_id':32}  {'name':24} {'user':12} {'hint':6} {'used':>8} {'limit':>8} state     permissions"
+    )
+    for key, user in rows:
+        limit = "-" if key.character_limit is None else str(key.character_limit)
+        perms = key.permissions if isinstance(key.permissions, str) else ",".join(key.permissions)
+        state = "revoked" if key.is_disabled else "active"
+        typer.echo(
+            f"{key.id:32}  {key.name[:24]:24} {user.name[:12]:12} ...{key.hint:3} {key.character_count:>8} "
+            f"{limit:>8} {state:9} {perms}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="key_id or name of the key.")]) -> None:
+    """Revoke a key: it stops working at once."""
+    from chorus.errors import ChorusError
+
+    async def work(services):  # type: ignore[no-untyped-def]
+        return await services.accounts.revoke_key(key)
+
+    try:
+        revoked = asyncio.run(_with_services(_settings(), work))
+    except ChorusError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"revoked {revoked.id} ({revoked.name})")
+
+
+@app.command()
+def tts(
+    text: Annotated[str, typer.Argument(help="Text to speak ('-' reads standard input).")],
+    voice: Annotated[str | None, typer.Option("-v", "--voice", help="Voice id or name.")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output file ('-' for stdout).")] = Path(
+        "out.mp3"
+    ),
+    model: Annotated[str, typer.Option("-m", "--model", help="Model id.")] = "eleven_multilingual_v2",
+    output_format: Annotated[
+        str | None, typer.Option("-f", "--format", help="ElevenLabs output format (default from extension).")
+    ] = None,
+    server: Annotated[
+        str | None, typer.Option(help="Use a running server at this URL instead of speaking in process.")
+    ] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key for --server (or ELEVENLABS_API_KEY).")] = None,
+) -> None:
+    """Speak TEXT to a file, in process (or through a running server with --server)."""
+    from chorus.cli.speak import speak
+
+    if text == "-":
+        text = sys.stdin.read()
+    try:
+        audio = speak(
+            _settings(),
+            text=text,
+            voice=voice,
+            model=model,
+            output_format=output_format or _format_for(output),
+            server=server,
+            api_key=api_key or os.environ.get("ELEVENLABS_API_KEY") or os.environ.get("CHORUS_API_KEY"),
+        )
+    except Exception as exc:  # the CLI reports, never dumps a traceback
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if str(output) == "-":
+        sys.stdout.buffer.write(audio)
+        sys.stdout.buffer.flush()
+    else:
+        output.write_bytes(audio)
+        typer.echo(f"wrote {len(audio)} bytes to {output}", err=True)
+
+
+def _format_for(path: Path) -> str:
+    return {
+        ".wav": "wav_22050",
+        ".pcm": "pcm_22050",
+        ".raw": "pcm_22050",
+        ".opus": "opus_48000_64",
+        ".ogg": "opus_48000_64",
+        ".ulaw": "ulaw_8000",
+        ".alaw": "alaw_8000",
+    }.get(path.suffix.lower(), "mp3_44100_128")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Chorus settings: one object, built once at start-up from ``CHORUS_*`` variables and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL_MULTIPLIERS: dict[str, float] = {
+    "eleven_flash_v2_5": 0.5,
+    "eleven_turbo_v2_5": 0.5,
+    "eleven_multilingual_v2": 1.0,
+    "eleven_v3": 1.0,
+}
+
+
+class Settings(BaseSettings):
+    """Every knob Chorus has. Nothing reads the environment after this object is built."""
+
+    model_config = SettingsConfigDict(env_prefix="CHORUS_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(default=Path("./data"), description="Where the database and blobs live.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default is SQLite in the data dir."
+    )
+    blob_url: str | None = Field(
+        default=None,
+        description="Blob store URL: a local path (default: <data_dir>/blobs), memory://, or s3://bucket/prefix",
+    )
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+
+    admin_api_key: str | None = Field(
+        default=None, description="This key becomes an administrator with every permission and no limit."
+    )
+    engines: list[str] = Field(default_factory=lambda: ["flite", "espeak-ng"])
+    # The voice used when a client names none (CLI): "<engine>:<engine voice>".
+    default_voice: str = "flite:rms"
+
+    # Money: credits charged per character, by model.
+    model_credit_multipliers: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_MODEL_MULTIPLIERS)
+    )
+    default_plan: str = "free"
+
+    # Limits applied to keys that do not set their own.
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    max_concurrent_requests: int = Field(default=8, ge=1)
+
+    # Redis URL for distributed limits (optional; in-process otherwise).
+    redis_url: str | None = None
+
+    max_upload_bytes: int = 50 * 1024 * 1024
+
+    @field_validator("engines", mode="before")
+    @classmethod
+    def _split_engines(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'chorus.db').resolve()}"
+
+    @property
+    def resolved_blob_url(self) -> str:
+        return self.blob_url or str((self.data_dir / "blobs").resolve())
+
+    def credit_multiplier(self, model_id: str) -> float:
+        return self.model_credit_multipliers.get(model_id, 1.0)

@@ -1,0 +1,1 @@
+"""Use cases. Each service takes its collaborators (database, blobs, engines, settings) explicitly."""

@@ -1,0 +1,226 @@
+"""Users and API keys: creation, lookup by secret, revocation, and the administrator key."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chorus.errors import Forbidden, NotFound, Unauthorized
+from chorus.services.permissions import parse_permissions
+from chorus.services.plans import get_plan
+from chorus.storage.models import ApiKey, User
+
+ADMIN_USER = "admin"
+LOCAL_KEY = "local cli"
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return "sk_" + secrets.token_hex(24)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's user, the key, and what the key may do."""
+
+    user_id: str
+    key_id: str
+    key_hint: str
+    permissions: frozenset[str] | None  # None: every permission
+    is_admin: bool
+    rate_limit_per_minute: int | None
+    max_concurrent_requests: int | None
+
+    def require(self, permission: str) -> None:
+        if self.permissions is not None and permission not in self.permissions:
+            raise Forbidden(
+                f"The API key you used is missing the permission {permission} to execute this operation.",
+                status="missing_permissions",
+            )
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key_id: str
+    secret: str
+    user_id: str
+    user_name: str
+
+
+class AccountService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], default_plan: str) -> None:
+        self._sessions = sessions
+        self._default_plan = default_plan
+
+    async def get_or_create_user(
+        self, session: AsyncSession, name: str, plan: str | None = None, is_admin: bool = False
+    ) -> User:
+        user = (await session.execute(select(User).where(User.name == name))).scalar_one_or_none()
+        if user is not None:
+            if plan is not None and plan != user.plan:
+                user.plan = plan
+                user.character_limit = None if user.is_admin else get_plan(plan).character_limit
+            return user
+        tier = plan or ("enterprise" if is_admin else self._default_plan)
+        now = int(time.time())
+        user = User(
+            id=uuid.uuid4().hex,
+            name=name,
+            plan=tier,
+            character_limit=None if is_admin else get_plan(tier).character_limit,
+            character_count=0,
+            is_admin=is_admin,
+            period_start_unix=now,
+            created_at_unix=now,
+        )
+        session.add(user)
+        await session.flush()
+        return user
+
+    async def create_key(
+        self,
+        name: str,
+        *,
+        user_name: str = "default",
+        plan: str | None = None,
+        permissions: str | list[str] | None = "all",
+        character_limit: int | None = None,
+        rate_limit_per_minute: int | None = None,
+        max_concurrent_requests: int | None = None,
+        secret: str | None = None,
+        is_admin: bool = False,
+    ) -> CreatedKey:
+        stored_permissions = parse_permissions(permissions)
+        secret = secret or new_secret()
+        async with self._sessions() as session, session.begin():
+            user = await self.get_or_create_user(session, user_name, plan, is_admin)
+            key = ApiKey(
+                id=uuid.uuid4().hex,
+                user_id=user.id,
+                name=name,
+                key_hash=hash_key(secret),
+                hint=secret[-4:],
+                permissions=stored_permissions,
+                character_limit=character_limit,
+                character_count=0,
+                rate_limit_per_minute=rate_limit_per_minute,
+                max_concurrent_requests=max_concurrent_requests,
+                is_disabled=False,
+                created_at_unix=int(time.time()),
+            )
+            session.add(key)
+        return CreatedKey(key.id, secret, user.id, user.name)
+
+    async def ensure_admin_key(self, secret: str) -> None:
+        """Make ``secret`` an administrator key (idempotent across restarts)."""
+        async with self._sessions() as session, session.begin():
+            existing = (
+                await session.execute(select(ApiKey).where(ApiKey.key_hash == hash_key(secret)))
+            ).scalar_one_or_none()
+            admin = await self.get_or_create_user(session, ADMIN_USER, is_admin=True)
+            if existing is not None:
+                existing.permissions = "all"
+                existing.character_limit = None
+                existing.is_disabled = False
+                existing.user_id = admin.id
+                return
+        await self.create_key(
+            "admin (CHORUS_ADMIN_API_KEY)", user_name=ADMIN_USER, secret=secret, is_admin=True
+        )
+
+    async def has_any_key(self) -> bool:
+        async with self._sessions() as session:
+            query = select(ApiKey.id).where(ApiKey.is_disabled.is_(False)).limit(1)
+            return (await session.execute(query)).first() is not None
+
+    async def list_keys(self) -> list[tuple[ApiKey, User]]:
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(ApiKey, User).join(User, ApiKey.user_id == User.id).order_by(ApiKey.created_at_unix)
+            )
+            return [(key, user) for key, user in rows.tuples()]
+
+    async def revoke_key(self, key_id_or_hint: str) -> ApiKey:
+        async with self._sessions() as session, session.begin():
+            matches = (
+                (
+                    await session.execute(
+                        select(ApiKey).where((ApiKey.id == key_id_or_hint) | (ApiKey.name == key_id_or_hint))
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if len(matches) != 1:
+                raise NotFound(
+                    f"no single key matches {key_id_or_hint!r} ({len(matches)} found)", status="key_not_found"
+                )
+            key = matches[0]
+            await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(is_disabled=True))
+            key.is_disabled = True
+            return key
+
+    async def authenticate(self, secret: str | None) -> Principal:
+        if not secret:
+            raise Unauthorized(
+                "Neither authorization header nor xi-api-key received, please provide one.",
+                status="needs_authorization",
+            )
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(ApiKey, User)
+                    .join(User, ApiKey.user_id == User.id)
+                    .where(ApiKey.key_hash == hash_key(secret))
+                )
+            ).first()
+        if row is None or row[0].is_disabled:
+            raise Unauthorized("Invalid API key", status="invalid_api_key")
+        key, user = row
+        permissions = None if (user.is_admin or key.permissions == "all") else frozenset(key.permissions)
+        return Principal(
+            user_id=user.id,
+            key_id=key.id,
+            key_hint=key.hint,
+            permissions=permissions,
+            is_admin=user.is_admin,
+            rate_limit_per_minute=key.rate_limit_per_minute,
+            max_concurrent_requests=key.max_concurrent_requests,
+        )
+
+    async def local_principal(self) -> Principal:
+        """The administrator acting locally (the CLI without a server): no secret involved."""
+        async with self._sessions() as session, session.begin():
+            admin = await self.get_or_create_user(session, ADMIN_USER, is_admin=True)
+            key = (
+                await session.execute(
+                    select(ApiKey).where(ApiKey.user_id == admin.id, ApiKey.name == LOCAL_KEY)
+                )
+            ).scalar_one_or_none()
+            if key is None:
+                secret = new_secret()
+                key = ApiKey(
+                    id=uuid.uuid4().hex, user_id=admin.id, name=LOCAL_KEY, key_hash=hash_key(secret),
+                    hint=secret[-4:], permissions="all", character_limit=None, character_count=0,
+                    rate_limit_per_minute=None, max_concurrent_requests=None, is_disabled=True,
+                    created_at_unix=int(time.time()),
+                )  # fmt: skip
+                session.add(key)
+        # The key row exists only so usage is attributed; it is disabled and its secret was never shown.
+        return Principal(admin.id, key.id, key.hint, None, True, None, None)
+
+    async def get_user(self, user_id: str) -> User:
+        async with self._sessions() as session:
+            user = await session.get(User, user_id)
+        if user is None:
+            raise NotFound("user not found", status="user_not_found")
+        return user

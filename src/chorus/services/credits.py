@@ -1,0 +1,154 @@
+"""Credits: charged atomically before work starts, refunded if the work fails.
+
+Each charge is one conditional ``UPDATE ... RETURNING`` per counter (user, then key) inside one
+transaction, the same SQL on SQLite and PostgreSQL: the database, not Python, decides whether the
+characters still fit, so concurrent requests at the edge of a quota can never overdraw it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import NoReturn
+
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chorus.config import Settings
+from chorus.errors import QuotaExceeded
+from chorus.services.accounts import Principal
+from chorus.storage.models import ApiKey, UsageEvent, User
+
+
+class _OverQuota(Exception):
+    def __init__(self, counter: str) -> None:
+        self.counter = counter
+
+
+@dataclass(frozen=True)
+class Charge:
+    credits: int
+    characters: int
+    count_from: int
+    count_to: int
+    usage_event_id: int
+    user_id: str
+    key_id: str
+
+
+class CreditService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self._sessions = sessions
+        self._settings = settings
+
+    def cost(self, characters: int, model_id: str) -> int:
+        return math.ceil(characters * self._settings.credit_multiplier(model_id))
+
+    async def charge(
+        self,
+        principal: Principal,
+        characters: int,
+        *,
+        model_id: str,
+        voice_id: str | None = None,
+        product: str = "tts",
+    ) -> Charge:
+        credits = self.cost(characters, model_id)
+        try:
+            return await self._charge(principal, characters, credits, model_id, voice_id, product)
+        except _OverQuota as over:
+            # The transaction has rolled back; read the counters afresh for an exact message.
+            if over.counter == "user":
+                await self._raise_user_quota(principal, credits)
+            await self._raise_key_quota(principal, credits)
+
+    async def _charge(
+        self,
+        principal: Principal,
+        characters: int,
+        credits: int,
+        model_id: str,
+        voice_id: str | None,
+        product: str,
+    ) -> Charge:
+        async with self._sessions() as session, session.begin():
+            user_row = (
+                await session.execute(
+                    update(User)
+                    .where(User.id == principal.user_id)
+                    .where(
+                        User.character_limit.is_(None)
+                        | (User.character_count + credits <= User.character_limit)
+                    )
+                    .values(character_count=User.character_count + credits)
+                    .returning(User.character_count, User.character_limit)
+                )
+            ).first()
+            if user_row is None:
+                raise _OverQuota("user")
+            key_row = (
+                await session.execute(
+                    update(ApiKey)
+                    .where(ApiKey.id == principal.key_id)
+                    .where(
+                        ApiKey.character_limit.is_(None)
+                        | (ApiKey.character_count + credits <= ApiKey.character_limit)
+                    )
+                    .values(character_count=ApiKey.character_count + credits)
+                    .returning(ApiKey.character_count, ApiKey.character_limit)
+                )
+            ).first()
+            if key_row is None:
+                raise _OverQuota("key")
+            event = UsageEvent(
+                user_id=principal.user_id,
+                api_key_id=principal.key_id,
+                model_id=model_id,
+                voice_id=voice_id,
+                product=product,
+                characters=characters,
+                credits=credits,
+                created_at=time.time(),
+            )
+            session.add(event)
+            await session.flush()
+            count_to = int(user_row[0])
+        return Charge(
+            credits, characters, count_to - credits, count_to, event.id, principal.user_id, principal.key_id
+        )
+
+    async def refund(self, charge: Charge) -> None:
+        """Give back a charge whose work failed (best effort: never raises into the error path)."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(User)
+                .where(User.id == charge.user_id)
+                .values(character_count=User.character_count - charge.credits)
+            )
+            await session.execute(
+                update(ApiKey)
+                .where(ApiKey.id == charge.key_id)
+                .values(character_count=ApiKey.character_count - charge.credits)
+            )
+            await session.execute(delete(UsageEvent).where(UsageEvent.id == charge.usage_event_id))
+
+    async def _raise_user_quota(self, principal: Principal, credits: int) -> NoReturn:
+        async with self._sessions() as session:
+            user = await session.get(User, principal.user_id)
+        limit = user.character_limit if user else 0
+        used = user.character_count if user else 0
+        raise QuotaExceeded(
+            f"This request exceeds your quota of {limit}. You have {max(0, (limit or 0) - used)} credits "
+            f"remaining, while {credits} credits are required for this request.",
+        )
+
+    async def _raise_key_quota(self, principal: Principal, credits: int) -> NoReturn:
+        async with self._sessions() as session:
+            key = await session.get(ApiKey, principal.key_id)
+        limit = key.character_limit if key else 0
+        used = key.character_count if key else 0
+        raise QuotaExceeded(
+            f"This request exceeds the API key's character limit of {limit}. The key has "
+            f"{max(0, (limit or 0) - used)} credits remaining, while {credits} credits are required.",
+        )

@@ -1,0 +1,269 @@
+"""Voices: premade ones derived from the installed engines, and each user's own."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chorus.config import Settings
+from chorus.engines.base import EngineVoice
+from chorus.errors import BadRequest, NotFound
+from chorus.services.accounts import Principal
+from chorus.storage.models import UserVoiceSettings, Voice
+
+DEFAULT_VOICE_SETTINGS: dict[str, Any] = {
+    "stability": 0.5,
+    "similarity_boost": 0.75,
+    "style": 0.0,
+    "use_speaker_boost": True,
+    "speed": 1.0,
+}
+SETTING_BOUNDS: dict[str, tuple[float, float]] = {
+    "stability": (0.0, 1.0),
+    "similarity_boost": (0.0, 1.0),
+    "style": (0.0, 1.0),
+    "speed": (0.7, 1.2),
+}
+HIGH_QUALITY_MODELS = ["eleven_multilingual_v2", "eleven_turbo_v2_5", "eleven_flash_v2_5", "eleven_v3"]
+
+
+def premade_voice_id(engine: str, native_id: str) -> str:
+    """A stable 20-character id (ElevenLabs' shape) derived from the engine and its voice name."""
+    digest = hashlib.sha256(f"chorus:{engine}:{native_id}".encode()).digest()
+    return base64.b32encode(digest).decode().rstrip("=")[:20]
+
+
+def default_voice_id(settings: Settings) -> str:
+    engine, _, native = settings.default_voice.partition(":")
+    return premade_voice_id(engine, native)
+
+
+def merge_settings(*layers: dict[str, Any] | None) -> dict[str, Any]:
+    """Later layers win; ``None`` values in a layer mean "not given"."""
+    merged = dict(DEFAULT_VOICE_SETTINGS)
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if key in DEFAULT_VOICE_SETTINGS and value is not None:
+                merged[key] = value
+    return merged
+
+
+def validate_settings(settings: dict[str, Any]) -> None:
+    for key, (low, high) in SETTING_BOUNDS.items():
+        value = settings.get(key)
+        if value is not None and not (low <= float(value) <= high):
+            raise BadRequest(
+                f"voice_settings.{key} must be between {low} and {high}, got {value}.",
+                status="invalid_voice_settings",
+            )
+
+
+@dataclass(frozen=True)
+class ResolvedVoice:
+    voice: Voice
+    settings: dict[str, Any]
+
+
+class VoiceService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def sync_premade(self, voices: list[EngineVoice]) -> None:
+        """Upsert the engines' voices as premade voices with stable ids (run at start-up)."""
+        now = int(time.time())
+        async with self._sessions() as session, session.begin():
+            for ev in voices:
+                voice_id = premade_voice_id(ev.engine, ev.native_id)
+                labels = {
+                    "accent": ev.accent,
+                    "description": ev.description,
+                    "age": ev.age,
+                    "gender": ev.gender,
+                    "use_case": ev.use_case,
+                    "language": ev.language,
+                }
+                row = await session.get(Voice, voice_id)
+                if row is None:
+                    session.add(
+                        Voice(
+                            voice_id=voice_id,
+                            owner_user_id=None,
+                            name=ev.name,
+                            category="premade",
+                            description=ev.description,
+                            labels=labels,
+                            engine=ev.engine,
+                            native_voice=ev.native_id,
+                            settings=None,
+                            created_at_unix=now,
+                        )
+                    )
+                else:
+                    row.name, row.description, row.labels = ev.name, ev.description, labels
+
+    async def visible(self, principal: Principal) -> list[Voice]:
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Voice)
+                .where(or_(Voice.owner_user_id.is_(None), Voice.owner_user_id == principal.user_id))
+                .order_by(Voice.created_at_unix, Voice.name)
+            )
+            return list(rows.scalars())
+
+    async def get(self, principal: Principal, voice_id: str) -> Voice:
+        async with self._sessions() as session:
+            voice = await session.get(Voice, voice_id)
+        if voice is None or (voice.owner_user_id is not None and voice.owner_user_id != principal.user_id):
+            raise NotFound(f"A voice with the voice_id {voice_id} was not found.", status="voice_not_found")
+        return voice
+
+    async def settings_for(self, principal: Principal, voice: Voice) -> dict[str, Any]:
+        async with self._sessions() as session:
+            own = await session.get(UserVoiceSettings, (principal.user_id, voice.voice_id))
+        return merge_settings(voice.settings, own.settings if own else None)
+
+    async def resolve(self, principal: Principal, voice_id: str) -> ResolvedVoice:
+        voice = await self.get(principal, voice_id)
+        return ResolvedVoice(voice, await self.settings_for(principal, voice))
+
+    async def update_settings(self, principal: Principal, voice_id: str, settings: dict[str, Any]) -> None:
+        voice = await self.get(principal, voice_id)
+        current = await self.settings_for(principal, voice)
+        merged = merge_settings(current, settings)
+        validate_settings(merged)
+        async with self._sessions() as session, session.begin():
+            if voice.owner_user_id == principal.user_id:
+                row = await session.get(Voice, voice_id)
+                assert row is not None
+                row.settings = merged
+            else:
+                # Premade voices are shared: a user's settings for them are the user's own.
+                own = await session.get(UserVoiceSettings, (principal.user_id, voice_id))
+                if own is None:
+                    session.add(
+                        UserVoiceSettings(user_id=principal.user_id, voice_id=voice_id, settings=merged)
+                    )
+                else:
+                    own.settings = merged
+
+    async def edit(
+        self,
+        principal: Principal,
+        voice_id: str,
+        *,
+        name: str,
+        description: str | None,
+        labels: dict[str, str] | None,
+    ) -> None:
+        voice = await self.get(principal, voice_id)
+        if voice.owner_user_id is None:
+            raise BadRequest(
+                "Premade voices cannot be edited; create your own voice to customise it.",
+                status="voice_not_editable",
+            )
+        async with self._sessions() as session, session.begin():
+            row = await session.get(Voice, voice_id)
+            assert row is not None
+            row.name = name
+            if description is not None:
+                row.description = description
+            if labels is not None:
+                row.labels = {str(k): str(v) for k, v in labels.items()}
+
+    async def create_owned(
+        self,
+        principal: Principal,
+        *,
+        name: str,
+        engine: str,
+        native_voice: str,
+        category: str = "generated",
+        description: str | None = None,
+        labels: dict[str, str] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Voice:
+        """Add a voice owned by the caller (used by voice design and cloning)."""
+        voice = Voice(
+            voice_id=premade_voice_id("user", f"{principal.user_id}:{time.time_ns()}"),
+            owner_user_id=principal.user_id,
+            name=name,
+            category=category,
+            description=description,
+            labels=labels or {},
+            engine=engine,
+            native_voice=native_voice,
+            settings=settings,
+            created_at_unix=int(time.time()),
+        )
+        async with self._sessions() as session, session.begin():
+            session.add(voice)
+        return voice
+
+    async def delete(self, principal: Principal, voice_id: str) -> None:
+        voice = await self.get(principal, voice_id)
+        if voice.owner_user_id is None:
+            raise BadRequest("Premade voices cannot be deleted.", status="voice_not_deletable")
+        async with self._sessions() as session, session.begin():
+            await session.execute(delete(UserVoiceSettings).where(UserVoiceSettings.voice_id == voice_id))
+            await session.execute(delete(Voice).where(Voice.voice_id == voice_id))
+
+    @staticmethod
+    def describe(voice: Voice, settings: dict[str, Any], principal: Principal) -> dict[str, Any]:
+        """The ``VoiceResponseModel`` body."""
+        language = (voice.labels or {}).get("language")
+        return {
+            "voice_id": voice.voice_id,
+            "name": voice.name,
+            "samples": None,
+            "category": voice.category,
+            "fine_tuning": {
+                "is_allowed_to_fine_tune": False,
+                "state": {},
+                "verification_failures": [],
+                "verification_attempts_count": 0,
+                "manual_verification_requested": False,
+            },
+            "labels": dict(voice.labels or {}),
+            "description": voice.description,
+            "preview_url": None,
+            "available_for_tiers": [],
+            "settings": settings,
+            "sharing": None,
+            "high_quality_base_model_ids": HIGH_QUALITY_MODELS,
+            "verified_languages": (
+                [
+                    {
+                        "language": language,
+                        "model_id": "eleven_multilingual_v2",
+                        "accent": (voice.labels or {}).get("accent"),
+                        "locale": None,
+                        "preview_url": None,
+                    }
+                ]
+                if language
+                else []
+            ),
+            "collection_ids": [],
+            "safety_control": None,
+            "voice_verification": {
+                "requires_verification": False,
+                "is_verified": False,
+                "verification_failures": [],
+                "verification_attempts_count": 0,
+                "language": None,
+                "verification_attempts": None,
+            },
+            "permission_on_resource": "admin" if voice.owner_user_id == principal.user_id else None,
+            "is_owner": voice.owner_user_id == principal.user_id,
+            "is_legacy": False,
+            "is_mixed": False,
+            "favorited_at_unix": None,
+            "created_at_unix": voice.created_at_unix,
+            "engine": voice.engine,
+        }

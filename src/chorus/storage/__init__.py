@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models and database, and the blob store."""

@@ -1,0 +1,86 @@
+"""Every implemented JSON endpoint's body validates against the official OpenAPI response schema."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from chorus.services.voices import premade_voice_id
+from tests.contract.openapi import SPEC_PATH, spec, validate_response
+
+pytestmark = [
+    pytest.mark.contract,
+    pytest.mark.skipif(not SPEC_PATH.exists(), reason=f"ElevenLabs OpenAPI spec not found at {SPEC_PATH}"),
+]
+RMS = premade_voice_id("flite", "rms")
+
+
+@pytest.fixture
+def populated(client: TestClient) -> TestClient:
+    client.post(f"/v1/text-to-speech/{RMS}", json={"text": "Schema check one."})
+    client.post(f"/v1/text-to-speech/{RMS}", json={"text": "Schema check two.", "model_id": "eleven_v3"})
+    return client
+
+
+def _history_id(client: TestClient) -> str:
+    return client.get("/v1/history").json()["history"][0]["history_item_id"]
+
+
+CASES = [
+    ("GET", "/v1/models", lambda c: "/v1/models"),
+    ("GET", "/v1/voices", lambda c: "/v1/voices"),
+    ("GET", "/v2/voices", lambda c: "/v2/voices?page_size=3"),
+    ("GET", "/v1/voices/{voice_id}", lambda c: f"/v1/voices/{RMS}"),
+    ("GET", "/v1/voices/{voice_id}/settings", lambda c: f"/v1/voices/{RMS}/settings"),
+    ("GET", "/v1/voices/settings/default", lambda c: "/v1/voices/settings/default"),
+    ("GET", "/v1/user", lambda c: "/v1/user"),
+    ("GET", "/v1/user/subscription", lambda c: "/v1/user/subscription"),
+    ("GET", "/v1/history", lambda c: "/v1/history"),
+    ("GET", "/v1/history/{history_item_id}", lambda c: f"/v1/history/{_history_id(c)}"),
+    (
+        "GET",
+        "/v1/usage/character-stats",
+        lambda c: (
+            f"/v1/usage/character-stats?start_unix=0&end_unix={int(time.time() * 1000)}&aggregation_interval=month"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "spec_path", "url"), CASES, ids=[c[1] for c in CASES])
+def test_json_responses_match_spec(populated: TestClient, method: str, spec_path: str, url) -> None:  # type: ignore[no-untyped-def]
+    response = populated.request(method, url(populated))
+    assert response.status_code == 200, response.text
+    errors = validate_response(method, spec_path, response.json())
+    assert errors == [], errors
+
+
+def test_write_endpoints_match_spec(populated: TestClient) -> None:
+    edited = populated.post(f"/v1/voices/{RMS}/settings/edit", json={"stability": 0.4})
+    assert validate_response("POST", "/v1/voices/{voice_id}/settings/edit", edited.json()) == []
+    deleted = populated.delete(f"/v1/history/{_history_id(populated)}")
+    assert validate_response("DELETE", "/v1/history/{history_item_id}", deleted.json()) == []
+
+
+def test_validation_errors_match_spec(populated: TestClient) -> None:
+    response = populated.post(f"/v1/text-to-speech/{RMS}", json={})
+    assert response.status_code == 422
+    assert validate_response("POST", "/v1/text-to-speech/{voice_id}", response.json(), status="422") == []
+
+
+def test_every_implemented_route_is_in_the_spec(populated: TestClient) -> None:
+    from fastapi.routing import APIRoute
+
+    paths = spec()["paths"]
+    for route in populated.app.routes:  # type: ignore[attr-defined]
+        if isinstance(route, APIRoute) and route.path != "/health":
+            assert route.path in paths, route.path
+            for method in route.methods - {"HEAD"}:
+                assert method.lower() in paths[route.path], (method, route.path)
+
+
+def test_validator_catches_a_broken_body() -> None:
+    broken = {"voices": [{"voice_id": "x"}]}  # name, category and others missing
+    assert validate_response("GET", "/v1/voices", broken)

@@ -1,0 +1,69 @@
+"""The ``chorus`` command line: keys and in-process text to speech."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import av
+import pytest
+from typer.testing import CliRunner
+
+from chorus.cli.main import app
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"CHORUS_DATA_DIR": str(tmp_path / "data"), "CHORUS_ADMIN_API_KEY": ""}
+
+
+def test_keys_create_list_revoke(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    created = runner.invoke(
+        app,
+        ["keys", "create", "--name", "app", "--user", "alice", "--plan", "creator",
+         "--permissions", "text_to_speech,voices_read", "--character-limit", "500"],
+        env=env,
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    secret = re.search(r"secret: (sk_\w+)", created.output).group(1)  # type: ignore[union-attr]
+    listed = runner.invoke(app, ["keys", "list"], env=env)
+    assert listed.exit_code == 0
+    line = next(row for row in listed.output.splitlines() if " app " in row)
+    assert "alice" in line and "500" in line and "text_to_speech,voices_read" in line and "active" in line
+    assert secret not in listed.output
+    key_id = line.split()[0]
+    revoked = runner.invoke(app, ["keys", "revoke", key_id], env=env)
+    assert revoked.exit_code == 0 and key_id in revoked.output
+    assert "revoked" in next(
+        row for row in runner.invoke(app, ["keys", "list"], env=env).output.splitlines() if key_id in row
+    )
+
+
+def test_first_start_prints_an_admin_key_once(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    first = runner.invoke(app, ["keys", "list"], env=env)
+    assert "administrator API key" in first.output
+    second = runner.invoke(app, ["keys", "list"], env=env)
+    assert "administrator API key" not in second.output
+
+
+def test_bad_permission_is_reported(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["keys", "create", "--name", "x", "--permissions", "fly"], env=env)
+    assert result.exit_code == 2 and "unknown permission" in result.output
+
+
+def test_tts_in_process(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "hello.mp3"
+    result = CliRunner().invoke(
+        app, ["tts", "Hello from the command line.", "-v", "Rowan", "-o", str(out)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    with av.open(io.BytesIO(out.read_bytes())) as container:
+        assert container.streams.audio[0].codec_context.name == "mp3"
+    wav = tmp_path / "hello.wav"
+    assert CliRunner().invoke(app, ["tts", "Wave file.", "-o", str(wav)], env=env).exit_code == 0
+    assert wav.read_bytes()[:4] == b"RIFF"
+    unknown = CliRunner().invoke(app, ["tts", "x", "-v", "Nobody", "-o", str(out)], env=env)
+    assert unknown.exit_code == 1 and "no voice named" in unknown.output
