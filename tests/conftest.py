@@ -108,3 +108,20 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     finally:
         live.server.should_exit = True
         thread.join(timeout=10)
+
+
+def http_routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """(method, path) of every HTTP route, flattening included routers on any FastAPI version."""
+    from fastapi.routing import APIRoute
+
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before lazily included routers
+        contexts = [route for route in app.routes if isinstance(route, APIRoute)]
+    else:
+        contexts = [rc for rc in iter_route_contexts(app.routes) if isinstance(rc.original_route, APIRoute)]
+    found = []
+    for route in contexts:
+        for method in sorted(set(route.methods or ()) - {"HEAD", "OPTIONS"}):
+            found.append((method, route.path))
+    return found

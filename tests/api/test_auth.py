@@ -5,28 +5,18 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from chorus.api.app import create_app
 from chorus.config import Settings
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, http_routes
 
 UNAUTHENTICATED = {"/health"}
 
 
-def _routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    found = []
-    for route in app.routes:
-        if isinstance(route, APIRoute):
-            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
-                found.append((method, route.path))
-    return found
-
-
 def test_every_route_but_health_requires_a_key(settings: Settings) -> None:
     app = create_app(settings)
-    routes = _routes(app)
+    routes = http_routes(app)
     assert len(routes) >= 15, routes
     with TestClient(app) as anonymous:
         for method, path in routes:

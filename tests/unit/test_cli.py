@@ -61,7 +61,7 @@ def test_tts_in_process(env: dict[str, str], tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     with av.open(io.BytesIO(out.read_bytes())) as container:
-        assert container.streams.audio[0].codec_context.name == "mp3"
+        assert container.streams.audio[0].codec_context.name.startswith("mp3")
     wav = tmp_path / "hello.wav"
     assert CliRunner().invoke(app, ["tts", "Wave file.", "-o", str(wav)], env=env).exit_code == 0
     assert wav.read_bytes()[:4] == b"RIFF"

@@ -147,7 +147,7 @@ class AccountService:
             rows = await session.execute(
                 select(ApiKey, User).join(User, ApiKey.user_id == User.id).order_by(ApiKey.created_at_unix)
             )
-            return [(key, user) for key, user in rows.tuples()]
+            return [(key, user) for key, user in rows.all()]
 
     async def revoke_key(self, key_id_or_hint: str) -> ApiKey:
         async with self._sessions() as session, session.begin():

@@ -16,6 +16,7 @@ INTERVALS = ("hour", "day", "week", "month", "cumulative")
 BREAKDOWNS = {"none": None, "voice": "voice_id", "model": "model_id", "api_keys": "api_key_id",
               "product_type": "product", "user": "user_id"}  # fmt: skip
 METRICS = ("credits", "tts_characters", "request_count")
+MAX_BUCKETS = 10_000
 
 
 def _bucket_start(moment: dt.datetime, interval: str, bucket_seconds: int | None) -> dt.datetime:
@@ -84,7 +85,13 @@ class UsageService:
             buckets = [start]
         else:
             buckets, cursor = [], _bucket_start(start, aggregation_interval, aggregation_bucket_size)
-            while cursor <= end and len(buckets) < 10_000:
+            while cursor <= end:
+                if len(buckets) == MAX_BUCKETS:
+                    raise BadRequest(
+                        f"The window holds more than {MAX_BUCKETS} {aggregation_interval} buckets; "
+                        "use a shorter window or a larger aggregation interval.",
+                        status="too_many_buckets",
+                    )
                 buckets.append(cursor)
                 cursor = _next_bucket(cursor, aggregation_interval, aggregation_bucket_size)
         index = {b: i for i, b in enumerate(buckets)}
@@ -103,5 +110,5 @@ class UsageService:
             value = {"credits": event.credits, "tts_characters": event.characters, "request_count": 1}[metric]
             series[key][slot] += float(value)
         if not series:
-            series["All"]
+            series["All"] = [0.0] * len(buckets)
         return {"time": [int(b.timestamp() * 1000) for b in buckets], "usage": dict(series)}

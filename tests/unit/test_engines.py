@@ -1,0 +1,330 @@
+"""The in-process engines: real speech, deterministic, safe from several threads, honest when missing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from chorus.engines import EngineRegistry
+from chorus.engines.base import (
+    EngineUnavailable,
+    EngineVoice,
+    SynthesisRequest,
+    TTSEngine,
+    UnknownVoice,
+    split_sentences,
+    to_speakable_ascii,
+)
+from chorus.engines.espeak import EspeakEngine
+from chorus.engines.flite import FliteEngine
+
+SENTENCE = "The quick brown fox jumps over the lazy dog."  # 9 words
+THREE_SENTENCES = "Good morning, everyone. The library opens at nine today. Please bring your card."
+
+
+@pytest.fixture(scope="module")
+def flite() -> FliteEngine:
+    engine = FliteEngine()
+    if not engine.available():
+        pytest.skip(engine.unavailable_reason() or "flite unavailable")
+    return engine
+
+
+@pytest.fixture(scope="module")
+def espeak() -> EspeakEngine:
+    engine = EspeakEngine()
+    if not engine.available():
+        pytest.skip(engine.unavailable_reason() or "espeak-ng unavailable")
+    return engine
+
+
+@pytest.fixture(params=["flite", "espeak-ng"])
+def engine(request: pytest.FixtureRequest) -> TTSEngine:
+    return request.getfixturevalue("flite" if request.param == "flite" else "espeak")
+
+
+def speak(engine: TTSEngine, text: str, voice: str, **options: object) -> bytes:
+    return b"".join(chunk.pcm for chunk in engine.synthesize(SynthesisRequest(text, voice, **options)))  # type: ignore[arg-type]
+
+
+def seconds(engine: TTSEngine, pcm: bytes) -> float:
+    return len(pcm) / engine.output_format().bytes_per_second
+
+
+def voice_ids(engine: TTSEngine) -> list[str]:
+    return [voice.native_id for voice in engine.voices()]
+
+
+# --- real speech ---------------------------------------------------------------------------------
+
+
+def test_every_voice_speaks(engine: TTSEngine) -> None:
+    for voice in voice_ids(engine):
+        chunks = list(engine.synthesize(SynthesisRequest(SENTENCE, voice)))
+        assert chunks, voice
+        assert all(chunk.format == engine.output_format() for chunk in chunks)
+        samples = np.frombuffer(b"".join(chunk.pcm for chunk in chunks), dtype="<i2").astype(np.float64)
+        duration = len(samples) / engine.output_format().sample_rate
+        # Nine words at an ordinary speaking rate (1.5 to 5 words a second, plus pauses).
+        assert 1.5 <= duration <= 7.0, (voice, duration)
+        rms_dbfs = 20 * np.log10(np.sqrt(np.mean(samples**2)) / 32768)
+        assert -35 < rms_dbfs < -6, (voice, rms_dbfs)
+        # Speech is mostly voiced and loud in its middle; silence or a click would not be.
+        frame = engine.output_format().sample_rate // 50
+        energies = [
+            np.sqrt(np.mean(samples[i : i + frame] ** 2)) for i in range(0, len(samples) - frame, frame)
+        ]
+        assert np.mean(np.array(energies) > 300) > 0.4, voice
+
+
+def test_output_is_deterministic_whatever_ran_before(engine: TTSEngine) -> None:
+    voice = voice_ids(engine)[0]
+    first = speak(engine, THREE_SENTENCES, voice)
+    speak(engine, "Something else entirely, to disturb any state left behind!", voice_ids(engine)[-1])
+    assert speak(engine, THREE_SENTENCES, voice) == first
+
+
+def test_one_chunk_per_sentence(engine: TTSEngine) -> None:
+    voice = voice_ids(engine)[0]
+    chunks = list(engine.synthesize(SynthesisRequest(THREE_SENTENCES, voice)))
+    assert len(chunks) == 3
+    assert b"".join(chunk.pcm for chunk in chunks) == speak(engine, THREE_SENTENCES, voice)
+
+
+def test_speed_changes_the_speaking_rate(engine: TTSEngine) -> None:
+    voice = voice_ids(engine)[0]
+    slow = seconds(engine, speak(engine, SENTENCE, voice, speed=0.7))
+    normal = seconds(engine, speak(engine, SENTENCE, voice))
+    fast = seconds(engine, speak(engine, SENTENCE, voice, speed=1.2))
+    assert fast < normal < slow
+    assert fast / slow == pytest.approx(0.7 / 1.2, rel=0.2)
+
+
+def test_nothing_to_say_yields_nothing(engine: TTSEngine) -> None:
+    voice = voice_ids(engine)[0]
+    for text in ("", "   ", "...", " - ! ?"):
+        assert list(engine.synthesize(SynthesisRequest(text, voice))) == []
+
+
+def test_unknown_voice_is_refused_before_any_audio(engine: TTSEngine) -> None:
+    with pytest.raises(UnknownVoice):
+        engine.synthesize(SynthesisRequest(SENTENCE, "no-such-voice"))  # raises on the call itself
+
+
+def test_voices_are_described(engine: TTSEngine) -> None:
+    voices = engine.voices()
+    assert len(voices) >= 3
+    assert len({voice.native_id for voice in voices}) == len(voices)
+    assert len({voice.name for voice in voices}) == len(voices)
+    assert {voice.gender for voice in voices} == {"male", "female"}
+    for voice in voices:
+        assert isinstance(voice, EngineVoice)
+        assert voice.engine == engine.name
+        assert voice.age in {"young", "middle_aged", "old"}
+        assert voice.language == "en"
+        assert voice.name and voice.accent and voice.description and voice.use_case
+    assert ("en", "English") in engine.languages()
+
+
+# --- concurrency -----------------------------------------------------------------------------------
+
+
+def test_concurrent_synthesis_equals_serial(flite: FliteEngine, espeak: EspeakEngine) -> None:
+    jobs: list[tuple[TTSEngine, str, str]] = []
+    texts = [THREE_SENTENCES, SENTENCE, "Four threads are speaking at once, and none of them should notice."]
+    for index, (engine, voice) in enumerate(
+        [(flite, v) for v in voice_ids(flite)] + [(espeak, v) for v in voice_ids(espeak)[:2]]
+    ):
+        jobs.append((engine, voice, texts[index % len(texts)]))
+    serial = [speak(engine, text, voice) for engine, voice, text in jobs]
+
+    results: dict[int, bytes] = {}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def worker(offset: int) -> None:
+        try:
+            barrier.wait()
+            for index in range(offset, len(jobs), 4):
+                engine, voice, text = jobs[index]
+                results[index] = speak(engine, text, voice)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(offset,)) for offset in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    assert [results[index] for index in range(len(jobs))] == serial
+
+
+def test_the_same_voice_from_four_threads(engine: TTSEngine) -> None:
+    voice = voice_ids(engine)[0]
+    expected = speak(engine, SENTENCE, voice)
+    outputs: list[bytes] = []
+    threads = [
+        threading.Thread(target=lambda: outputs.append(speak(engine, SENTENCE, voice))) for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert outputs == [expected] * 4
+
+
+# --- engine specifics ----------------------------------------------------------------------------
+
+
+def test_flite_voices_and_seed(flite: FliteEngine) -> None:
+    assert set(voice_ids(flite)) == {"rms", "awb", "slt", "kal16"}
+    assert flite.output_format().sample_rate == 16_000
+    # The clustergen vocoder's noise comes from the seed: a new seed, new noise, same timing.
+    one = speak(flite, SENTENCE, "slt", seed=1)
+    two = speak(flite, SENTENCE, "slt", seed=2)
+    assert one != two and len(one) == len(two)
+    assert speak(flite, SENTENCE, "slt", seed=1) == one
+
+
+def test_flite_reads_non_ascii_text_and_ignores_language_hints(flite: FliteEngine) -> None:
+    text = "The café served crème brûlée — “delicious”, she said."
+    assert seconds(flite, speak(flite, text, "rms")) > 1.5
+    assert speak(flite, text, "rms", language="de") == speak(flite, text, "rms")
+    assert flite.languages() == [("en", "English")]
+
+
+def test_espeak_language_hint_switches_language_and_keeps_the_variant(espeak: EspeakEngine) -> None:
+    languages = dict(espeak.languages())
+    assert {"de", "fr", "es", "it"} <= set(languages)
+    assert languages["de"] == "German" and languages["fr"] == "French"
+    assert all(len(code) == 2 for code in languages)
+
+    text = "Guten Morgen, wie geht es Ihnen heute?"
+    english = speak(espeak, text, "en-us+f5")
+    german = speak(espeak, text, "en-us+f5", language="de")
+    assert german and german != english
+    assert speak(espeak, text, "gmw/de+f5") == german  # the same as naming the German voice
+    # A language it does not have is ignored rather than refused.
+    assert speak(espeak, SENTENCE, "en-us+f5", language="xx") == speak(espeak, SENTENCE, "en-us+f5")
+
+
+def test_espeak_stability_changes_pitch_not_timing(espeak: EspeakEngine) -> None:
+    steady = speak(espeak, SENTENCE, "en-us+m1", stability=1.0)
+    lively = speak(espeak, SENTENCE, "en-us+m1", stability=0.0)
+    default = speak(espeak, SENTENCE, "en-us+m1")
+    assert len({steady, lively, default}) == 3
+    assert seconds(espeak, steady) == pytest.approx(seconds(espeak, lively), rel=0.05)
+
+
+# --- unavailable engines -------------------------------------------------------------------------
+
+
+def test_missing_flite_is_reported_not_raised() -> None:
+    engine = FliteEngine(library="libflite-missing.so.1")
+    assert not engine.available()
+    reason = engine.unavailable_reason() or ""
+    assert "flite" in reason and "apt-get install libflite1" in reason
+    assert engine.voices() == [] and engine.languages() == []
+    with pytest.raises(EngineUnavailable, match="flite"):
+        list(engine.synthesize(SynthesisRequest(SENTENCE, "rms")))
+
+
+def test_missing_espeak_is_reported_not_raised() -> None:
+    engine = EspeakEngine(library="libespeak-ng-missing.so.1")
+    assert not engine.available()
+    reason = engine.unavailable_reason() or ""
+    assert "espeak-ng" in reason and "apt-get install libespeak-ng1 espeak-ng-data" in reason
+    assert engine.voices() == [] and engine.languages() == []
+    with pytest.raises(EngineUnavailable, match="espeak-ng"):
+        list(engine.synthesize(SynthesisRequest(SENTENCE, "en-us+f5")))
+
+
+# --- registry ------------------------------------------------------------------------------------
+
+
+def test_registry_builds_named_engines() -> None:
+    registry = EngineRegistry.from_names(["flite", "espeak", "espeak-ng", "nonsense"])
+    assert registry.names() == ["flite", "espeak-ng", "nonsense"]
+    status = registry.status()
+    assert "unknown engine 'nonsense'" in (status["nonsense"] or "")
+    available = {engine.name for engine in registry.available()}
+    assert "nonsense" not in available
+    assert registry.get("missing") is None
+    assert registry.get("espeak") is registry.get("espeak-ng")
+    voices = registry.all_voices()
+    assert {voice.engine for voice in voices} == available
+    for name in available:
+        engine = registry[name]
+        assert status[name] is None
+        assert registry.find_voice(name, engine.voices()[0].native_id) == engine.voices()[0]
+
+
+def test_registry_reports_unavailable_engines() -> None:
+    class Settings:
+        engines = ["flite", "espeak-ng"]
+        flite_library = "libflite-missing.so.1"
+        espeak_library = "libespeak-ng-missing.so.1"
+
+    registry = EngineRegistry.from_settings(Settings())
+    assert registry.available() == [] and registry.all_voices() == []
+    assert all(reason and "apt-get install" in reason for reason in registry.status().values())
+
+
+def test_importing_the_engines_loads_nothing_heavy() -> None:
+    code = (
+        "import sys, chorus.engines, chorus.engines.registry; "
+        "heavy = [m for m in ('torch', 'chorus.engines.flite', 'chorus.engines.espeak') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- text helpers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hello there. How are you? Fine!", ["Hello there.", "How are you?", "Fine!"]),
+        ("Dr. Smith paid $3.50 at 5 p.m. today.", ["Dr. Smith paid $3.50 at 5 p.m. today."]),
+        ("J. R. R. Tolkien wrote it. Really…  Yes.", ["J. R. R. Tolkien wrote it.", "Really…", "Yes."]),
+        ("“Stop!” she said. He did.", ["“Stop!”", "she said.", "He did."]),
+        ("First paragraph\r\n\r\nSecond paragraph", ["First paragraph", "Second paragraph"]),
+        ("你好。今天天气很好！", ["你好。", "今天天气很好！"]),
+        ("Null\x00 and \u202eoverride", ["Null and override"]),
+        ("  ... !  ", []),
+    ],
+)
+def test_split_sentences(text: str, expected: list[str]) -> None:
+    assert split_sentences(text) == expected
+
+
+def test_split_sentences_breaks_run_on_text() -> None:
+    text = ", ".join(f"clause number {i} goes on" for i in range(40)) + "."
+    pieces = split_sentences(text, max_chars=120)
+    assert all(len(piece) <= 120 for piece in pieces)
+    assert " ".join(pieces).split() == text.split()
+
+
+def test_control_characters_are_not_spoken(engine: TTSEngine) -> None:
+    voice = voice_ids(engine)[0]
+    assert speak(engine, "Hello\x00 world\u202e.", voice) == speak(engine, "Hello world.", voice)
+
+
+def test_to_speakable_ascii() -> None:
+    assert to_speakable_ascii("Café – “naïve” 50% £5…") == 'Cafe - "naive" 50 percent pounds 5...'
+    assert to_speakable_ascii("日本語") == ""
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_leaks() -> Iterator[None]:
+    before = threading.active_count()
+    yield
+    assert threading.active_count() <= before
