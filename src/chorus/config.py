@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -37,6 +38,13 @@ class Settings(BaseSettings):
         default=None, description="This key becomes an administrator with every permission and no limit."
     )
     engines: list[str] = Field(default_factory=lambda: ["flite", "espeak-ng"])
+    # Worker processes per engine for parallel synthesis; 0 runs engines in the server process.
+    # None: one per CPU core.
+    engine_workers: int | None = Field(default=None, ge=0)
+    # Folder of neural models (Piper voices, Kokoro), managed by `chorus models`.
+    models_dir: Path | None = None
+    # Where `chorus models pull` downloads from when online (a Hugging Face compatible hub).
+    model_hub_url: str = "https://huggingface.co"
     # The voice used when a client names none (CLI): "<engine>:<engine voice>".
     default_voice: str = "flite:rms"
 
@@ -67,6 +75,16 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'chorus.db').resolve()}"
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        return self.models_dir or (self.data_dir / "models")
+
+    @property
+    def resolved_engine_workers(self) -> int:
+        if self.engine_workers is not None:
+            return self.engine_workers
+        return max(1, os.cpu_count() or 1)
 
     @property
     def resolved_blob_url(self) -> str:
