@@ -23,7 +23,8 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {"data_dir": data_dir, "admin_api_key": ADMIN_KEY}
+    # Engines run in process unless a test asks for worker processes.
+    values: dict[str, object] = {"data_dir": data_dir, "admin_api_key": ADMIN_KEY, "engine_workers": 0}
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 
@@ -101,7 +102,10 @@ def start_server(settings: Settings) -> tuple[LiveServer, threading.Thread]:
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A real uvicorn server on a free port, shared by the contract tests."""
-    settings = make_settings(tmp_path_factory.mktemp("live") / "data", max_concurrent_requests=64)
+    # The contract server runs engines in worker processes, as a deployed server does.
+    settings = make_settings(
+        tmp_path_factory.mktemp("live") / "data", max_concurrent_requests=64, engine_workers=2
+    )
     live, thread = start_server(settings)
     try:
         yield live

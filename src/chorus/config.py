@@ -37,10 +37,13 @@ class Settings(BaseSettings):
     admin_api_key: str | None = Field(
         default=None, description="This key becomes an administrator with every permission and no limit."
     )
-    engines: list[str] = Field(default_factory=lambda: ["flite", "espeak-ng"])
+    # Neural engines without models report themselves unavailable (with how to get them) and stay out.
+    engines: list[str] = Field(default_factory=lambda: ["flite", "espeak-ng", "piper", "kokoro"])
     # Worker processes per engine for parallel synthesis; 0 runs engines in the server process.
     # None: one per CPU core.
     engine_workers: int | None = Field(default=None, ge=0)
+    # Threads per onnxruntime session (neural engines); None lets onnxruntime use every core.
+    onnx_threads: int | None = Field(default=None, ge=1)
     # Folder of neural models (Piper voices, Kokoro), managed by `chorus models`.
     models_dir: Path | None = None
     # Where `chorus models pull` downloads from when online (a Hugging Face compatible hub).

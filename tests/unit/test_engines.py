@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -12,11 +13,16 @@ import pytest
 
 from chorus.engines import EngineRegistry
 from chorus.engines.base import (
+    AudioChunk,
+    EngineCapabilities,
     EngineUnavailable,
     EngineVoice,
+    MappedText,
     SynthesisRequest,
     TTSEngine,
     UnknownVoice,
+    sentence_spans,
+    speakable_ascii,
     split_sentences,
     to_speakable_ascii,
 )
@@ -129,6 +135,166 @@ def test_voices_are_described(engine: TTSEngine) -> None:
         assert voice.language == "en"
         assert voice.name and voice.accent and voice.description and voice.use_case
     assert ("en", "English") in engine.languages()
+
+
+def test_capabilities(engine: TTSEngine) -> None:
+    capabilities = engine.capabilities()
+    assert isinstance(capabilities, EngineCapabilities)
+    assert capabilities.streaming_output and capabilities.timestamps and not capabilities.streaming_input
+    assert "en" in capabilities.languages
+    assert capabilities.languages == tuple(code for code, _ in engine.languages())
+    assert capabilities.sample_rate == engine.output_format().sample_rate
+
+
+# --- word timings and text spans -----------------------------------------------------------------
+
+# A word as a reader sees it: letters and digits, with inner apostrophes ("it's", "don’t").
+WORD = re.compile(r"\w+(?:['’]\w+)*")
+TIMED_TEXTS = [
+    SENTENCE,
+    THREE_SENTENCES,
+    "It's 5 o'clock; we've 12 apples (and 3 pears)! “Really?” she asked.",
+    "Café naïve — 2 cats.",
+]
+
+
+def timed(engine: TTSEngine, text: str, voice: str, **options: object) -> list[AudioChunk]:
+    return list(engine.synthesize(SynthesisRequest(text, voice, **options)))  # type: ignore[arg-type]
+
+
+def check_timeline(text: str, chunks: list[AudioChunk]) -> None:
+    """Chunks tile the text; words are in order, inside their chunk's stretch of audio, not overlapping."""
+    assert chunks
+    assert chunks[0].text_start == len(text) - len(text.lstrip())
+    assert chunks[-1].text_end == len(text.rstrip())
+    elapsed = 0.0
+    previous_end_s = 0.0
+    previous_char = 0
+    for index, chunk in enumerate(chunks):
+        if index:
+            assert chunk.text_start == chunks[index - 1].text_end
+        assert chunk.text_start < chunk.text_end
+        chunk_end = elapsed + chunk.duration_s
+        assert chunk.words, "every sentence has words"
+        for word in chunk.words:
+            assert chunk.text_start <= word.char_start < word.char_end <= chunk.text_end
+            assert word.char_start >= previous_char
+            assert elapsed - 1e-9 <= word.start_s <= word.end_s <= chunk_end + 1e-9
+            assert word.start_s >= previous_end_s - 1e-9
+            previous_end_s, previous_char = word.end_s, word.char_end
+        elapsed = chunk_end
+
+
+def test_every_word_is_timed_on_every_voice(engine: TTSEngine) -> None:
+    for voice in voice_ids(engine):
+        for text in TIMED_TEXTS:
+            chunks = timed(engine, text, voice)
+            check_timeline(text, chunks)
+            spoken = [text[w.char_start : w.char_end] for chunk in chunks for w in chunk.words]
+            assert spoken == WORD.findall(text), (voice, text)
+            total = sum(chunk.duration_s for chunk in chunks)
+            assert chunks[-1].words[-1].end_s <= total
+
+
+def test_word_timings_are_plausibly_placed(engine: TTSEngine) -> None:
+    text = "one two three four five six seven eight nine ten"
+    for voice in voice_ids(engine):
+        (chunk,) = timed(engine, text, voice)
+        words = {text[w.char_start : w.char_end]: w for w in chunk.words}
+        five = words["five"]
+        assert 0.3 < (five.start_s + five.end_s) / 2 / chunk.duration_s < 0.6, voice
+        # Words take a plausible share of the audio: none instantaneous, none most of it.
+        for word in chunk.words:
+            assert 0.05 < word.end_s - word.start_s < 0.5 * chunk.duration_s, (voice, word)
+        assert words["one"].start_s < 0.5 and words["ten"].end_s > 0.7 * chunk.duration_s
+
+
+def test_word_timings_follow_the_pauses(engine: TTSEngine) -> None:
+    # The comma's pause lies between "Hello" and "world": the audio there is quieter than in the words.
+    text = "Hello, world."
+    voice = voice_ids(engine)[0]
+    (chunk,) = timed(engine, text, voice)
+    hello, world = chunk.words
+    assert world.start_s - hello.end_s > 0.05
+    rate = chunk.format.sample_rate
+    samples = np.frombuffer(chunk.pcm, dtype="<i2").astype(np.float64)
+
+    def level(start_s: float, end_s: float) -> float:
+        return float(np.sqrt(np.mean(samples[int(start_s * rate) : int(end_s * rate)] ** 2)))
+
+    pause = level(hello.end_s, world.start_s)
+    assert pause < 0.25 * level(hello.start_s, hello.end_s)
+    assert pause < 0.25 * level(world.start_s, world.end_s)
+
+
+def test_times_continue_across_chunks(engine: TTSEngine) -> None:
+    voice = voice_ids(engine)[0]
+    chunks = timed(engine, THREE_SENTENCES, voice)
+    assert len(chunks) == 3
+    check_timeline(THREE_SENTENCES, chunks)
+    assert [THREE_SENTENCES[c.text_start : c.text_end] for c in chunks] == [
+        "Good morning, everyone. ",
+        "The library opens at nine today. ",
+        "Please bring your card.",
+    ]
+    first_duration = chunks[0].duration_s
+    assert chunks[1].words[0].start_s >= first_duration
+    assert chunks[2].words[-1].end_s > first_duration + chunks[1].duration_s
+
+
+def test_offsets_refer_to_the_callers_text(engine: TTSEngine) -> None:
+    voice = voice_ids(engine)[0]
+    text = "  Café naïve — 2 cats.\n\n½ “quoted” don’t… 50% off\x00 now! "
+    chunks = timed(engine, text, voice)
+    check_timeline(text, chunks)
+    spoken = [text[w.char_start : w.char_end] for chunk in chunks for w in chunk.words]
+    assert spoken == ["Café", "naïve", "2", "cats", "½", "quoted", "don’t", "50%", "off", "now"]
+    assert text[chunks[0].text_start : chunks[0].text_end].strip() == "Café naïve — 2 cats."
+
+
+def test_abbreviations_keep_their_words_apart(engine: TTSEngine) -> None:
+    # eSpeak reports the word after an abbreviation at the space before it; it still belongs to it.
+    text = "St. Louis and Dr. Smith met in the U.S.A. today, e.g. at 5 p.m."
+    for voice in voice_ids(engine)[:2]:
+        chunks = timed(engine, text, voice)
+        check_timeline(text, chunks)
+        spoken = [text[w.char_start : w.char_end] for chunk in chunks for w in chunk.words]
+        assert spoken == [
+            "St",
+            "Louis",
+            "and",
+            "Dr",
+            "Smith",
+            "met",
+            "in",
+            "the",
+            "U.S.A",
+            "today",
+            "e.g",
+            "at",
+            "5",
+            "p.m",
+        ], voice
+
+
+def test_numbers_read_as_several_words_are_one_timing(engine: TTSEngine) -> None:
+    voice = voice_ids(engine)[0]
+    text = "It costs $1,234.50 today."
+    (chunk,) = timed(engine, text, voice)
+    spoken = [text[w.char_start : w.char_end] for w in chunk.words]
+    assert spoken == ["It", "costs", "$1,234.50", "today"]
+    amount = chunk.words[2]
+    assert amount.end_s - amount.start_s > 0.4 * chunk.duration_s  # "one thousand two hundred ..."
+
+
+def test_timings_and_spans_are_deterministic(engine: TTSEngine) -> None:
+    voice = voice_ids(engine)[-1]
+    assert timed(engine, THREE_SENTENCES, voice, speed=1.2) == timed(
+        engine, THREE_SENTENCES, voice, speed=1.2
+    )
+    slow = timed(engine, SENTENCE, voice, speed=0.7)[0].words
+    fast = timed(engine, SENTENCE, voice, speed=1.2)[0].words
+    assert fast[-1].end_s < slow[-1].end_s
 
 
 # --- concurrency -----------------------------------------------------------------------------------
@@ -321,6 +487,20 @@ def test_control_characters_are_not_spoken(engine: TTSEngine) -> None:
 def test_to_speakable_ascii() -> None:
     assert to_speakable_ascii("Café – “naïve” 50% £5…") == 'Cafe - "naive" 50 percent pounds 5...'
     assert to_speakable_ascii("日本語") == ""
+
+
+def test_mapped_text_remembers_where_characters_came_from() -> None:
+    text = "  Café\x00 naïve —\n 50%.\n\nNext  one here. "
+    sentences = sentence_spans(text)
+    assert [s.text for s in sentences] == split_sentences(text) == ["Café naïve — 50%.", "Next one here."]
+    assert [text[slice(*s.span())] for s in sentences] == ["Café\x00 naïve —\n 50%.", "Next  one here."]
+    spoken = speakable_ascii(sentences[0])
+    assert spoken.text == "Cafe naive - 50 percent ."
+    assert text[slice(*spoken.span(0, 4))] == "Café"
+    assert text[slice(*spoken.span(11, 12))] == "—"  # the "-" came from the dash
+    assert text[slice(*spoken.span(16, 23))] == "%"  # "percent" came from "%"
+    mapped = MappedText("a  b")
+    assert mapped.span(2, 2) == (2, 2) and mapped.span(0, 4) == (0, 4)
 
 
 @pytest.fixture(autouse=True)

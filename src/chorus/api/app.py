@@ -13,7 +13,7 @@ from chorus import __version__
 from chorus.api.deps import authenticate
 from chorus.api.errors import install_error_handlers
 from chorus.api.middleware import RequestIdMiddleware
-from chorus.api.routes import health, history, models, tts, user, voices
+from chorus.api.routes import health, history, models, tts, tts_ws, user, voices
 from chorus.config import Settings
 from chorus.services.container import Services
 
@@ -53,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api.include_router(module.router)
     app.include_router(health.router)
     app.include_router(api)
+    # WebSockets authenticate themselves: the key may arrive in the first message.
+    app.include_router(tts_ws.router)
 
     # CORS as ElevenLabs answers it, so browser clients work unchanged.
     app.add_middleware(

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from chorus.audio.formats import OUTPUT_FORMATS
 
 OutputFormatName = Literal[OUTPUT_FORMATS]  # type: ignore[valid-type]
+# Streamed responses cannot carry WAV (its header needs the final length).
+StreamingOutputFormatName = Literal[tuple(f for f in OUTPUT_FORMATS if not f.startswith("wav_"))]  # type: ignore[valid-type]
 
 
 class VoiceSettingsBody(BaseModel):

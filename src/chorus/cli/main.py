@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from chorus.cli.models import models_app
 from chorus.config import Settings
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(models_app, name="models")
 
 
 def _settings() -> Settings:

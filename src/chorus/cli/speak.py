@@ -8,7 +8,7 @@ import httpx
 
 from chorus.audio.formats import parse_output_format
 from chorus.config import Settings
-from chorus.errors import ChorusError, NotFound
+from chorus.errors import ChorusError
 from chorus.services.voices import default_voice_id
 
 
@@ -75,11 +75,13 @@ def _pick(voices: list[dict], wanted: str | None) -> str:
 async def _speak_local(
     settings: Settings, text: str, voice: str | None, model: str, output_format: str
 ) -> bytes:
+    from chorus.api.audio_out import render_whole
     from chorus.services.container import Services
     from chorus.services.tts import TTSInput
 
     fmt = parse_output_format(output_format)
-    services = await Services.start(settings)
+    # One request: worker processes would cost more to start than they save.
+    services = await Services.start(settings.model_copy(update={"engine_workers": 0}))
     try:
         principal = await services.accounts.local_principal()
         voices = await services.voices.visible(principal)
@@ -90,18 +92,18 @@ async def _speak_local(
             _pick(described, voice) if voice else (default if default in known else _pick(described, None))
         )
         try:
-            result = await services.tts.convert(
+            job = await services.tts.start(
                 principal,
                 voice_id,
                 TTSInput(
-                    text=text, model_id=model, voice_settings=None, language_code=None, seed=None,
-                    output_format=fmt, output_format_name=output_format, enable_logging=True, request_id=None,
+                    text=text, model_id=model, output_format_name=output_format,
+                    content_type=fmt.media_type, file_extension=fmt.file_extension,
                 ),
             )  # fmt: skip
-        except NotFound as exc:
-            raise RuntimeError(exc.message) from None
+            audio, _, _ = await render_whole(job, fmt)
+            await job.finish(audio)
         except ChorusError as exc:
             raise RuntimeError(exc.message) from None
-        return result.audio
+        return audio
     finally:
         await services.close()

@@ -12,7 +12,7 @@ import functools
 import re
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -67,15 +67,53 @@ class SynthesisRequest:
 
 
 @dataclass(frozen=True)
+class WordTiming:
+    """When one word of the request's text is spoken.
+
+    Offsets index :attr:`SynthesisRequest.text` exactly as the caller passed it (never a cleaned or
+    transliterated copy) and span the word without surrounding punctuation; text an engine reads as
+    several words ("123", "50%") is one timing covering all of them. Times are seconds from the start
+    of the whole synthesis: the first chunk starts at 0.0 and later chunks carry on from there.
+    """
+
+    char_start: int
+    char_end: int  # exclusive
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
 class AudioChunk:
-    """A piece of synthesised speech, normally one sentence."""
+    """A piece of synthesised speech, normally one sentence.
+
+    ``text_start``/``text_end`` locate what the chunk voices in :attr:`SynthesisRequest.text`. The
+    chunks of one synthesis tile the text in order: each starts where the one before ended (so the
+    whitespace between sentences belongs to the earlier chunk); the first starts at the first
+    character spoken and the last ends after the last. ``words`` are the words voiced in this chunk,
+    in order, not overlapping, and inside the audio produced so far. A chunk an engine adds on its
+    own (silence) voices no text: both offsets equal the position it sits at and ``words`` is empty.
+    """
 
     pcm: bytes  # s16le mono
     format: PCMFormat
+    text_start: int = 0
+    text_end: int = 0
+    words: tuple[WordTiming, ...] = ()
 
     @property
     def duration_s(self) -> float:
         return len(self.pcm) / self.format.bytes_per_second
+
+
+@dataclass(frozen=True)
+class EngineCapabilities:
+    """What an engine can do, so callers can choose (and the API can advertise) features."""
+
+    streaming_output: bool  # yields audio sentence by sentence
+    streaming_input: bool  # can start before the full text is known
+    timestamps: bool  # fills AudioChunk.words
+    languages: tuple[str, ...]  # ISO 639-1
+    sample_rate: int
 
 
 class EngineUnavailable(RuntimeError):
@@ -86,14 +124,21 @@ class UnknownVoice(ValueError):
     """The request names a voice the engine does not have."""
 
 
+class EngineBusy(RuntimeError):
+    """Every worker of a pooled engine stayed busy for longer than the pool is willing to wait."""
+
+
 @runtime_checkable
 class TTSEngine(Protocol):
     """A text-to-speech engine.
 
     ``synthesize`` blocks (callers run it in a worker thread), may be called from several threads at
     once, yields one :class:`AudioChunk` per sentence so the first audio is ready early, and yields
-    nothing for text with nothing to say. It raises :class:`EngineUnavailable` when the engine is
-    unavailable and :class:`UnknownVoice` for a voice it does not have.
+    nothing for text with nothing to say. Chunks say which part of the request's text they voice and,
+    when ``capabilities().timestamps``, when each of its words is spoken. It raises
+    :class:`EngineUnavailable` when the engine is unavailable and :class:`UnknownVoice` for a voice it
+    does not have, on the call itself (before any audio). The iterator may be closed early; engines in
+    worker processes then free the worker (:mod:`chorus.engines.pool`).
     """
 
     name: str
@@ -107,6 +152,8 @@ class TTSEngine(Protocol):
     def languages(self) -> list[tuple[str, str]]: ...  # (ISO 639-1 code, English name)
 
     def output_format(self) -> PCMFormat: ...
+
+    def capabilities(self) -> EngineCapabilities: ...
 
     def synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk]: ...
 
@@ -147,6 +194,102 @@ def seeded_libc_rand(seed: int | None) -> Iterator[None]:
         yield
 
 
+# --- text that remembers where it came from ---------------------------------------------------
+
+
+class MappedText:
+    """A string derived from a caller's text that remembers, for each of its characters, the span of
+    the caller's text it came from.
+
+    Engines clean, split and transliterate text before speaking it; word positions they report refer
+    to that derived string and are mapped back through here. Every operation keeps characters in
+    their original order; a replacement ("—" → " - ") maps all of its characters to what it replaced.
+    """
+
+    __slots__ = ("_ends", "_starts", "text")
+
+    def __init__(self, text: str, starts: list[int] | None = None, ends: list[int] | None = None) -> None:
+        self.text = text
+        if starts is None or ends is None:
+            starts, ends = list(range(len(text))), list(range(1, len(text) + 1))
+        self._starts = starts
+        self._ends = ends
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def __repr__(self) -> str:
+        return f"MappedText({self.text!r})"
+
+    def __getitem__(self, key: slice) -> MappedText:
+        return MappedText(self.text[key], self._starts[key], self._ends[key])
+
+    def span(self, start: int = 0, end: int | None = None) -> tuple[int, int]:
+        """The caller's offsets ``[start, end)`` that characters ``start`` to ``end - 1`` came from."""
+        end = len(self.text) if end is None else min(end, len(self.text))
+        start = min(max(0, start), end)
+        if start == end:
+            at = self._starts[start] if start < len(self.text) else (self._ends[-1] if self.text else 0)
+            return at, at
+        return min(self._starts[start:end]), max(self._ends[start:end])
+
+    def sub(self, pattern: re.Pattern[str], replacement: str) -> MappedText:
+        """Replace every (non-empty) match of ``pattern`` with ``replacement``."""
+        text, starts, ends = self.text, self._starts, self._ends
+        out: list[str] = []
+        out_starts: list[int] = []
+        out_ends: list[int] = []
+        position = 0
+        for match in pattern.finditer(text):
+            if match.start() == match.end():
+                continue
+            out.append(text[position : match.start()])
+            out_starts += starts[position : match.start()]
+            out_ends += ends[position : match.start()]
+            if replacement:
+                origin = min(starts[match.start() : match.end()]), max(ends[match.start() : match.end()])
+                out.append(replacement)
+                out_starts += [origin[0]] * len(replacement)
+                out_ends += [origin[1]] * len(replacement)
+            position = match.end()
+        out.append(text[position:])
+        out_starts += starts[position:]
+        out_ends += ends[position:]
+        return MappedText("".join(out), out_starts, out_ends)
+
+    def map_chars(self, function: Callable[[str], str]) -> MappedText:
+        """Replace each character ``ch`` with ``function(ch)`` (any length, empty to drop it)."""
+        out: list[str] = []
+        out_starts: list[int] = []
+        out_ends: list[int] = []
+        for ch, start, end in zip(self.text, self._starts, self._ends, strict=True):
+            replaced = function(ch)
+            if replaced:
+                out.append(replaced)
+                out_starts += [start] * len(replaced)
+                out_ends += [end] * len(replaced)
+        return MappedText("".join(out), out_starts, out_ends)
+
+    def split(self, pattern: re.Pattern[str]) -> list[MappedText]:
+        """The pieces between matches of ``pattern``, like :func:`re.split` without groups."""
+        pieces: list[MappedText] = []
+        position = 0
+        for match in pattern.finditer(self.text):
+            pieces.append(self[position : match.start()])
+            position = match.end()
+        pieces.append(self[position:])
+        return pieces
+
+    def strip(self) -> MappedText:
+        return self.lstrip().rstrip()
+
+    def lstrip(self) -> MappedText:
+        return self[len(self.text) - len(self.text.lstrip()) :]
+
+    def rstrip(self) -> MappedText:
+        return self[: len(self.text.rstrip())]
+
+
 # --- text --------------------------------------------------------------------------------------
 
 _ABBREVIATIONS = frozenset(
@@ -161,6 +304,7 @@ _ABBREVIATIONS = frozenset(
 _SENTENCE_END = re.compile(r"""[.!?…]+["'”’)\]]*\s+|[。！？]+[」』”）]*\s*""")
 _CLAUSE_END = re.compile(r"""[,;:—–]\s+|[，；：、]""")
 _SPACE = re.compile(r"\s+")
+_PARAGRAPH = re.compile(r"\n\s*\n")
 # C0/C1 control characters and bidirectional overrides: never spoken, and a NUL would cut the text
 # short in C.
 _UNSPEAKABLE = re.compile(
@@ -180,14 +324,14 @@ def _is_abbreviation(text_before: str) -> bool:
     return word in _ABBREVIATIONS
 
 
-def _split_long(sentence: str, limit: int) -> list[str]:
+def _split_long(sentence: MappedText, limit: int) -> list[MappedText]:
     """Split a run-on sentence at clause punctuation, then at spaces, into pieces of at most ``limit``."""
     if len(sentence) <= limit:
         return [sentence]
-    pieces: list[str] = []
+    pieces: list[MappedText] = []
     rest = sentence
     while len(rest) > limit:
-        window = rest[:limit]
+        window = rest.text[:limit]
         cut = -1
         for match in _CLAUSE_END.finditer(window):
             cut = match.end()
@@ -196,9 +340,37 @@ def _split_long(sentence: str, limit: int) -> list[str]:
             cut = space + 1 if space > limit // 3 else limit
         pieces.append(rest[:cut].strip())
         rest = rest[cut:].lstrip()
-    if rest:
+    if rest.text:
         pieces.append(rest)
-    return [p for p in pieces if p]
+    return [p for p in pieces if p.text]
+
+
+def sentence_spans(text: str, max_chars: int = MAX_CHUNK_CHARS) -> list[MappedText]:
+    """:func:`split_sentences`, each sentence remembering where in ``text`` its characters came from."""
+    sentences: list[MappedText] = []
+    for paragraph in MappedText(text).sub(_UNSPEAKABLE, "").split(_PARAGRAPH):
+        paragraph = paragraph.sub(_SPACE, " ").strip()
+        if not paragraph.text:
+            continue
+        plain = paragraph.text
+        start = 0
+        for match in _SENTENCE_END.finditer(plain + " "):
+            end = match.end()
+            punct = match.group(0).strip()
+            if (
+                punct.startswith(".")
+                and not punct.startswith("..")
+                and _is_abbreviation(plain[start : match.start()])
+            ):
+                continue
+            piece = paragraph[start:end].strip()
+            if piece.text:
+                sentences.extend(_split_long(piece, max_chars))
+            start = end
+        tail = paragraph[start:].strip()
+        if tail.text:
+            sentences.extend(_split_long(tail, max_chars))
+    return [s for s in sentences if any(ch.isalnum() for ch in s.text)]
 
 
 def split_sentences(text: str, max_chars: int = MAX_CHUNK_CHARS) -> list[str]:
@@ -206,30 +378,7 @@ def split_sentences(text: str, max_chars: int = MAX_CHUNK_CHARS) -> list[str]:
 
     Paragraph breaks always end a sentence; abbreviations ("Dr.", "e.g.") and initials do not.
     """
-    sentences: list[str] = []
-    text = _UNSPEAKABLE.sub("", text)
-    for paragraph in re.split(r"\n\s*\n", text):
-        paragraph = _SPACE.sub(" ", paragraph).strip()
-        if not paragraph:
-            continue
-        start = 0
-        for match in _SENTENCE_END.finditer(paragraph + " "):
-            end = match.end()
-            punct = match.group(0).strip()
-            if (
-                punct.startswith(".")
-                and not punct.startswith("..")
-                and _is_abbreviation(paragraph[start : match.start()])
-            ):
-                continue
-            piece = paragraph[start:end].strip()
-            if piece:
-                sentences.extend(_split_long(piece, max_chars))
-            start = end
-        tail = paragraph[start:].strip()
-        if tail:
-            sentences.extend(_split_long(tail, max_chars))
-    return [s for s in sentences if any(ch.isalnum() for ch in s)]
+    return [sentence.text for sentence in sentence_spans(text, max_chars)]
 
 
 _ASCII_REPLACEMENTS = {
@@ -246,13 +395,79 @@ _ASCII_REPLACEMENTS = {
 }  # fmt: skip
 
 
+def _ascii_reading(ch: str) -> str:
+    if " " <= ch < "\x7f" and ch not in _ASCII_REPLACEMENTS:
+        return ch
+    # Decomposing one character at a time gives the same ASCII as decomposing the whole text: the
+    # canonical reordering that whole-text NFKD adds only moves combining marks, which are dropped.
+    decomposed = unicodedata.normalize("NFKD", _ASCII_REPLACEMENTS.get(ch, ch))
+    return "".join(c for c in decomposed if 32 <= ord(c) < 127 or c in "\n\t")
+
+
+def speakable_ascii(text: MappedText) -> MappedText:
+    """:func:`to_speakable_ascii` on a :class:`MappedText`, keeping track of where characters came from."""
+    return text.map_chars(_ascii_reading).sub(_SPACE, " ").strip()
+
+
 def to_speakable_ascii(text: str) -> str:
     """Transliterate ``text`` to printable ASCII for engines that only read English ASCII.
 
     Typographic punctuation becomes its ASCII form, accents are stripped ("café" → "cafe"), a few
     symbols become words, and anything else without an ASCII reading is dropped.
     """
-    replaced = "".join(_ASCII_REPLACEMENTS.get(ch, ch) for ch in text)
-    decomposed = unicodedata.normalize("NFKD", replaced)
-    ascii_text = "".join(ch for ch in decomposed if 32 <= ord(ch) < 127 or ch in "\n\t")
-    return _SPACE.sub(" ", ascii_text).strip()
+    return speakable_ascii(MappedText(text)).text
+
+
+# --- assembling chunks -------------------------------------------------------------------------
+
+# A word as an engine reports it: offsets in the caller's text, seconds from the start of its chunk.
+RawWord = tuple[int, int, float, float]
+
+
+def _settle_words(raw: Iterable[RawWord], chunk_start_s: float, chunk_end_s: float) -> tuple[WordTiming, ...]:
+    """Merge words whose text touches or overlaps, then place them in order inside the chunk."""
+    merged: list[list[float]] = []
+    for char_start, char_end, start_s, end_s in sorted(raw, key=lambda word: (word[0], word[1])):
+        char_end = max(char_end, char_start + 1)
+        if merged and char_start <= merged[-1][1]:
+            last = merged[-1]
+            last[1] = max(last[1], char_end)
+            last[2] = min(last[2], start_s)
+            last[3] = max(last[3], end_s)
+        else:
+            merged.append([char_start, char_end, start_s, end_s])
+    words: list[WordTiming] = []
+    floor = chunk_start_s
+    for char_start, char_end, start_s, end_s in merged:
+        start = min(max(chunk_start_s + start_s, floor), chunk_end_s)
+        end = min(max(chunk_start_s + end_s, start), chunk_end_s)
+        words.append(WordTiming(int(char_start), int(char_end), start, end))
+        floor = end
+    return tuple(words)
+
+
+def chunks_by_sentence(
+    text: str, fmt: PCMFormat, render: Callable[[MappedText], tuple[bytes, list[RawWord]]]
+) -> Iterator[AudioChunk]:
+    """Speak ``text`` one sentence at a time with ``render``, yielding a timed chunk per sentence.
+
+    ``render`` gets a sentence (mapped back to ``text``) and returns its PCM and its words; a
+    sentence with no audio yields no chunk and its text joins the next chunk's.
+    """
+    sentences = sentence_spans(text)
+    starts = [sentence.span()[0] for sentence in sentences]
+    done_bytes = 0
+    pending_start: int | None = None
+    for index, sentence in enumerate(sentences):
+        text_start = starts[index] if pending_start is None else pending_start
+        pcm, raw_words = render(sentence)
+        if not pcm:
+            pending_start = text_start
+            continue
+        pending_start = None
+        text_end = starts[index + 1] if index + 1 < len(sentences) else sentence.span()[1]
+        chunk_start_s = done_bytes / fmt.bytes_per_second
+        done_bytes += len(pcm)
+        chunk_end_s = done_bytes / fmt.bytes_per_second
+        words = _settle_words(raw_words, chunk_start_s, chunk_end_s)
+        yield AudioChunk(pcm, fmt, text_start, text_end, words)

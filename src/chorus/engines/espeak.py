@@ -10,6 +10,12 @@ library's bytes in an anonymous in-memory file, ``dlopen``s it, initialises, spe
 whatever ran before. The private copy also keeps this engine clear of any other user of the system
 library in the process. One lock per engine serialises the library; the process-wide ``rand()`` lock
 is held as well because eSpeak draws breath noise from the C library's generator.
+
+Word timings come from the events eSpeak passes to the synthesis callback: a word event gives a
+word's character position in the text it was given and its start in milliseconds, phoneme events
+(pauses included) tell where it stops. Positions are mapped back to the caller's text through the
+sentence's :class:`~chorus.engines.base.MappedText`; see :func:`_word_times` for eSpeak's quirks.
+Asking for phoneme events does not change the audio.
 """
 
 from __future__ import annotations
@@ -20,20 +26,24 @@ import ctypes
 import os
 import re
 import threading
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from chorus.engines.base import (
     AudioChunk,
+    EngineCapabilities,
     EngineUnavailable,
     EngineVoice,
+    MappedText,
     PCMFormat,
+    RawWord,
     SynthesisRequest,
     UnknownVoice,
+    chunks_by_sentence,
     clamp_speed,
     libc,
     seeded_libc_rand,
-    split_sentences,
 )
 
 ENGINE_NAME = "espeak-ng"
@@ -44,6 +54,7 @@ INSTALL_HINT = (
 
 # speak_lib.h
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
+_INITIALIZE_PHONEME_EVENTS = 0x0001  # report each phoneme (pauses included) as an event
 _INITIALIZE_DONT_EXIT = 0x8000
 _CHARS_UTF8 = 1
 _ENDPAUSE = 0x1000  # keep the pause after the final clause, so sentences do not run together
@@ -51,6 +62,12 @@ _POS_CHARACTER = 1
 _PARAM_RATE = 1
 _PARAM_RANGE = 4
 _EE_OK = 0
+# espeak_EVENT_TYPE
+_EVENT_LIST_TERMINATED = 0
+_EVENT_WORD = 1
+_EVENT_END = 5  # end of a clause
+_EVENT_MSG_TERMINATED = 6
+_EVENT_PHONEME = 7
 
 DEFAULT_RATE_WPM = 175
 MIN_RATE_WPM = 80
@@ -109,7 +126,33 @@ class _EspeakVoice(ctypes.Structure):
     ]
 
 
+class _Event(ctypes.Structure):
+    """espeak_EVENT (speak_lib.h)."""
+
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),  # 1-based, in characters of the text passed
+        ("length", ctypes.c_int),  # characters, for word events
+        ("audio_position", ctypes.c_int),  # milliseconds from the start of this synthesis
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_char * 8),  # a phoneme's name for phoneme events (union with int/char*)
+    ]
+
+
 _SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """What one espeak_EVENT said, copied out of the callback."""
+
+    type: int
+    text_position: int
+    length: int
+    audio_ms: int
+    pause: bool  # a pause phoneme ("_", "_:", "_!" ...)
 
 
 @dataclass(frozen=True)
@@ -155,6 +198,7 @@ class EspeakEngine:
         self._listed: tuple[_ListedVoice, ...] = ()
         self._frees_voice_list = False
         self._sink: list[bytes] = []
+        self._marks: list[_Mark] = []
         # One callback object for the engine's lifetime: ctypes must keep it alive while C holds it.
         self._callback = _SynthCallback(self._on_audio)
         try:
@@ -248,8 +292,17 @@ class EspeakEngine:
     def output_format(self) -> PCMFormat:
         return PCMFormat(self._sample_rate)
 
+    def capabilities(self) -> EngineCapabilities:
+        return EngineCapabilities(
+            streaming_output=True,
+            streaming_input=False,
+            timestamps=True,
+            languages=tuple(code for code, _ in self.languages()),
+            sample_rate=self._sample_rate,
+        )
+
     def synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk]:
-        """Yield one chunk of PCM (22.05 kHz) per sentence of ``request.text``.
+        """Yield one chunk of PCM (22.05 kHz) per sentence of ``request.text``, with its words' timings.
 
         ``native_voice`` is any eSpeak NG voice name, optionally with a variant ("en-us+f3"). A
         ``language`` hint that the voice does not speak switches to that language's voice while
@@ -268,11 +321,15 @@ class EspeakEngine:
     def _chunks(
         self, text: str, voice_name: bytes, wpm: int, pitch_range: int, seed: int | None
     ) -> Iterator[AudioChunk]:
-        fmt = self.output_format()
-        for sentence in split_sentences(text):
-            pcm = self._synthesize_one(sentence, voice_name, wpm, pitch_range, seed)
-            if pcm:
-                yield AudioChunk(pcm, fmt)
+        def render(sentence: MappedText) -> tuple[bytes, list[RawWord]]:
+            # eSpeak counts positions in characters of what it is given; characters that cannot be
+            # encoded (lone surrogates) are removed first so that its count and ours agree.
+            sentence = sentence.sub(_UNENCODABLE, "")
+            pcm, marks = self._synthesize_one(sentence.text, voice_name, wpm, pitch_range, seed)
+            duration_s = len(pcm) / (2 * self._sample_rate)
+            return pcm, _word_times(marks, sentence, duration_s) if pcm else []
+
+        return chunks_by_sentence(text, self.output_format(), render)
 
     # --- voices and languages ------------------------------------------------------------------
 
@@ -315,17 +372,31 @@ class EspeakEngine:
 
     # --- one utterance -------------------------------------------------------------------------
 
-    def _on_audio(self, wav: object, count: int, _events: object) -> int:
+    def _on_audio(self, wav: object, count: int, events: int | None) -> int:
+        if events:
+            array = ctypes.cast(events, ctypes.POINTER(_Event))
+            index = 0
+            while (event := array[index]).type != _EVENT_LIST_TERMINATED:
+                index += 1
+                if event.type in (_EVENT_WORD, _EVENT_END, _EVENT_MSG_TERMINATED, _EVENT_PHONEME):
+                    pause = event.type == _EVENT_PHONEME and event.id.startswith(b"_")
+                    self._marks.append(
+                        _Mark(event.type, event.text_position, event.length, event.audio_position, pause)
+                    )
         if count > 0 and wav:
             self._sink.append(ctypes.string_at(wav, count * 2))
         return 0  # 0 = carry on
 
-    def _synthesize_one(self, text: str, voice: bytes, wpm: int, pitch_range: int, seed: int | None) -> bytes:
+    def _synthesize_one(
+        self, text: str, voice: bytes, wpm: int, pitch_range: int, seed: int | None
+    ) -> tuple[bytes, list[_Mark]]:
         data = text.encode("utf-8", "ignore")
         with self._lock, seeded_libc_rand(seed), self._instance() as lib:
             self._sink = []
+            self._marks = []
             listed = None
-            rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, self._data_path, _INITIALIZE_DONT_EXIT)
+            options = _INITIALIZE_DONT_EXIT | _INITIALIZE_PHONEME_EVENTS
+            rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, self._data_path, options)
             if rate <= 0:
                 raise RuntimeError("espeak_Initialize failed")
             try:
@@ -347,7 +418,153 @@ class EspeakEngine:
                 if listed:
                     _libc_free(listed)
             pcm, self._sink = b"".join(self._sink), []
-        return pcm
+            marks, self._marks = self._marks, []
+        return pcm, marks
+
+
+_UNENCODABLE = re.compile("[\ud800-\udfff]")
+# Punctuation trimmed from the ends of a word (currency and other symbols are spoken, so they stay).
+_TRIMMED = frozenset(("Ps", "Pe", "Pi", "Pf", "Pd"))
+_TRIMMED_OTHER = frozenset(".,;:!?¡¿…\"'·‥")
+
+
+def _trimmable(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return category in _TRIMMED or (category == "Po" and ch in _TRIMMED_OTHER)
+
+
+def _is_wide(ch: str) -> bool:
+    # Scripts written without spaces between words (CJK) and emoji: a "word" is what eSpeak says.
+    return unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+def _word_span(text: str, position: int, length: int) -> tuple[int, int] | None:
+    """The word of ``text`` at character ``position`` (0-based), or None at whitespace.
+
+    eSpeak's word lengths are unreliable (0 after an opening quote, "don" for "don’t", and a number
+    read as several words reports pieces of it), so a word is the whitespace-separated run that
+    holds the position, without the punctuation around it. In text written without spaces the
+    reported length is used.
+    """
+    if position >= len(text) or text[position].isspace():
+        return None
+    if _is_wide(text[position]):
+        end = position + 1
+        while end < min(len(text), position + max(length, 1)) and not text[end].isspace():
+            end += 1
+        return position, end
+    start = position
+    while start > 0 and not text[start - 1].isspace() and not _is_wide(text[start - 1]):
+        start -= 1
+    end = position + 1
+    while end < len(text) and not text[end].isspace() and not _is_wide(text[end]):
+        end += 1
+    trimmed_start, trimmed_end = start, end
+    while trimmed_start < trimmed_end and _trimmable(text[trimmed_start]):
+        trimmed_start += 1
+    while trimmed_end > trimmed_start and _trimmable(text[trimmed_end - 1]):
+        trimmed_end -= 1
+    # A word of nothing but punctuation ("—" read as a pause, "?" read aloud) keeps its characters.
+    return (trimmed_start, trimmed_end) if trimmed_start < trimmed_end else (start, end)
+
+
+def _word_times(marks: list[_Mark], sentence: MappedText, duration_s: float) -> list[RawWord]:
+    """Each word's span of the caller's text and its time, from eSpeak's events for one sentence.
+
+    A word starts at its word event and ends at the first pause phoneme after one of its own
+    phonemes, or else where the next word or clause starts (the last word: at the end of the audio).
+    eSpeak's positions need some care:
+
+    * after an abbreviation ("Dr. Smith", "St. Louis") the next word's event points at the space
+      before it; an event at a space whose next word has no event of its own is that word's;
+    * otherwise an event at a space is eSpeak reading on from the word before (the "half" of "½"),
+      which extends that word;
+    * a word given no event at all (it happens after some punctuation runs) shares the time of the
+      word before it, in proportion to their lengths, so that every word has a timing.
+
+    Events that land on the same word (the pieces of "$3.50") are merged when the chunk is settled.
+    """
+    text = sentence.text
+    events = [
+        (index, min(max(mark.text_position - 1, 0), len(text)))
+        for index, mark in enumerate(marks)
+        if mark.type == _EVENT_WORD
+    ]
+    positions = [position for _, position in events]
+    timed: list[list[float]] = []  # [start, end, start_s, end_s], in the sentence's characters
+    for index, position in events:
+        mark = marks[index]
+        finish: float | None = None
+        voiced = False
+        for later in marks[index + 1 :]:
+            if later.type in (_EVENT_WORD, _EVENT_END, _EVENT_MSG_TERMINATED) or (later.pause and voiced):
+                finish = later.audio_ms / 1000
+                break
+            voiced = voiced or not later.pause
+        begin = min(mark.audio_ms / 1000, duration_s)
+        end_s = duration_s if finish is None else max(begin, finish)
+        span = _word_span(text, position, mark.length)
+        if span is None:
+            following = position
+            while following < len(text) and text[following].isspace():
+                following += 1
+            ahead = _word_span(text, following, mark.length) if following < len(text) else None
+            if ahead is not None and not any(ahead[0] <= other < ahead[1] for other in positions):
+                span = ahead
+        if span is not None:
+            timed.append([span[0], span[1], begin, end_s])
+        elif timed:
+            timed[-1][3] = max(timed[-1][3], end_s)
+    timed = _share_with_silent_words(text, sorted(timed), duration_s)
+    words: list[RawWord] = []
+    for start, end, start_s, end_s in timed:
+        origin_start, origin_end = sentence.span(int(start), int(end))
+        words.append((origin_start, origin_end, start_s, end_s))
+    return words
+
+
+def _share_with_silent_words(text: str, timed: list[list[float]], duration_s: float) -> list[list[float]]:
+    """Give words of ``text`` that no event covers a share of the time of the word before them."""
+    untimed: dict[int, list[tuple[int, int]]] = {}  # index into timed (-1: before the first) → words
+    cursor = 0
+    for match in re.finditer(r"\S+", text):
+        start, end = match.span()
+        if not any(ch.isalnum() for ch in match.group()):
+            continue
+        while start < end and _trimmable(text[start]):
+            start += 1
+        while end > start and _trimmable(text[end - 1]):
+            end -= 1
+        if any(word[0] < end and start < word[1] for word in timed):
+            continue
+        while cursor < len(timed) and timed[cursor][0] < start:
+            cursor += 1
+        untimed.setdefault(cursor - 1, []).append((start, end))
+    if not untimed:
+        return timed
+    if not timed:  # no events at all: spread the words over the whole sentence
+        timed_out: list[list[float]] = []
+        _split(untimed[-1], 0.0, duration_s, timed_out)
+        return timed_out
+    result: list[list[float]] = []
+    for index, word in enumerate(timed):
+        group = [(int(word[0]), int(word[1]))] + untimed.get(index, [])
+        if index == 0 and -1 in untimed:
+            group = untimed[-1] + group
+        if len(group) == 1:
+            result.append(word)
+        else:
+            _split(group, word[2], word[3], result)
+    return result
+
+
+def _split(group: list[tuple[int, int]], start_s: float, end_s: float, out: list[list[float]]) -> None:
+    total = sum(end - start for start, end in group) or 1
+    at = start_s
+    for start, end in group:
+        share = (end_s - start_s) * (end - start) / total
+        out.append([start, end, at, at + share])
+        at += share
 
 
 def _declare(lib: ctypes.CDLL) -> None:

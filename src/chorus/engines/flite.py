@@ -10,6 +10,10 @@ carries its own state. What is shared is the C library's ``rand()``, which the c
 uses for its noise excitation; those voices therefore synthesise under the process-wide seeded
 ``rand()`` lock (which also makes them byte-for-byte deterministic). The diphone voice never calls
 ``rand()`` and only takes its own voice lock.
+
+Word timings are read from the synthesised utterance (Token, Word and Segment relations), see
+:func:`_word_times`, and mapped back to the caller's text through the transliterated sentence's
+:class:`~chorus.engines.base.MappedText`.
 """
 
 from __future__ import annotations
@@ -25,15 +29,18 @@ import soxr
 
 from chorus.engines.base import (
     AudioChunk,
+    EngineCapabilities,
     EngineUnavailable,
     EngineVoice,
+    MappedText,
     PCMFormat,
+    RawWord,
     SynthesisRequest,
     UnknownVoice,
+    chunks_by_sentence,
     clamp_speed,
     seeded_libc_rand,
-    split_sentences,
-    to_speakable_ascii,
+    speakable_ascii,
 )
 
 ENGINE_NAME = "flite"
@@ -249,8 +256,17 @@ class FliteEngine:
     def output_format(self) -> PCMFormat:
         return PCMFormat(SAMPLE_RATE)
 
+    def capabilities(self) -> EngineCapabilities:
+        return EngineCapabilities(
+            streaming_output=True,
+            streaming_input=False,
+            timestamps=True,
+            languages=tuple(code for code, _ in self.languages()),
+            sample_rate=SAMPLE_RATE,
+        )
+
     def synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk]:
-        """Yield one chunk of 16 kHz PCM per sentence of ``request.text``.
+        """Yield one chunk of 16 kHz PCM per sentence of ``request.text``, with its words' timings.
 
         Flite speaks English only: a language hint is ignored and text is transliterated to ASCII.
         ``speed`` scales the voice's duration model; ``stability`` scales its pitch variation (0.5
@@ -271,27 +287,34 @@ class FliteEngine:
     def _chunks(
         self, loaded: _LoadedVoice, text: str, stretch: float, f0_stddev: float | None, seed: int | None
     ) -> Iterator[AudioChunk]:
-        fmt = self.output_format()
-        for sentence in split_sentences(text):
-            spoken = to_speakable_ascii(sentence)
-            if not any(ch.isalnum() for ch in spoken):
-                continue
-            pcm = self._synthesize_one(loaded, spoken, stretch, f0_stddev, seed)
-            if pcm:
-                yield AudioChunk(pcm, fmt)
+        def render(sentence: MappedText) -> tuple[bytes, list[RawWord]]:
+            spoken = speakable_ascii(sentence)
+            if not any(ch.isalnum() for ch in spoken.text):
+                return b"", []
+            return self._synthesize_one(loaded, spoken, stretch, f0_stddev, seed)
+
+        return chunks_by_sentence(text, self.output_format(), render)
 
     # --- one utterance -------------------------------------------------------------------------
 
     def _synthesize_one(
-        self, loaded: _LoadedVoice, text: str, stretch: float, f0_stddev: float | None, seed: int | None
-    ) -> bytes:
+        self,
+        loaded: _LoadedVoice,
+        spoken: MappedText,
+        stretch: float,
+        f0_stddev: float | None,
+        seed: int | None,
+    ) -> tuple[bytes, list[RawWord]]:
         with loaded.lock:
             if loaded.spec.clustergen:
                 with seeded_libc_rand(seed):
-                    return self._render(loaded, text, stretch, f0_stddev)
-            return self._render(loaded, text, stretch, f0_stddev)
+                    return self._render(loaded, spoken, stretch, f0_stddev)
+            return self._render(loaded, spoken, stretch, f0_stddev)
 
-    def _render(self, loaded: _LoadedVoice, text: str, stretch: float, f0_stddev: float | None) -> bytes:
+    def _render(
+        self, loaded: _LoadedVoice, spoken: MappedText, stretch: float, f0_stddev: float | None
+    ) -> tuple[bytes, list[RawWord]]:
+        text = spoken.text
         fl = self._fl
         assert fl is not None
         # flite_text_to_wave() would read speed from the shared voice; building the utterance
@@ -310,17 +333,81 @@ class FliteEngine:
                 raise RuntimeError(f"flite failed to synthesise {text[:60]!r}")
             wave_ptr = fl.utt_wave(utt)
             if not wave_ptr:
-                return b""
+                return b"", []
             wave = wave_ptr.contents
             if wave.num_samples <= 0:
-                return b""
+                return b"", []
             pcm = ctypes.string_at(wave.samples, wave.num_samples * wave.num_channels * 2)
+            words = _word_times(fl, utt, spoken, wave.num_samples / wave.sample_rate)
             if wave.sample_rate != SAMPLE_RATE or wave.num_channels != 1:
                 pcm = _to_mono_16k(pcm, wave.sample_rate, wave.num_channels)
-            return _apply_gain(pcm, loaded.spec.gain_db)
+            return _apply_gain(pcm, loaded.spec.gain_db), words
         finally:
             if utt:
                 fl.delete_utterance(utt)
+
+
+# From a word in the Token relation (a token's daughter) to its first and last phone.
+_FIRST_SEGMENT = b"R:Word.R:SylStructure.daughter1.daughter1.R:Segment"
+_LAST_SEGMENT = b"R:Word.R:SylStructure.daughtern.daughtern.R:Segment"
+
+
+def _word_times(fl: ctypes.CDLL, utt: int, spoken: MappedText, duration_s: float) -> list[RawWord]:
+    """Each token's span of the caller's text and the time from its first word's start to its last's end.
+
+    Flite's Token relation holds the input's whitespace-separated tokens (``name`` is the token with
+    its surrounding punctuation stripped, a verbatim substring of the input) in order; each token's
+    daughters are the words it is read as ("123" → one hundred twenty three). A word starts where the
+    phone before its first phone ends and ends with its last phone, from the Segment relation's ``end``
+    times (seconds). Diphone voices render slightly shorter or longer than their segment plan, so
+    times are scaled to the wave's real length.
+    """
+    text = spoken.text
+    segments = fl.utt_relation(utt, b"Segment")
+    last = fl.relation_tail(segments) if segments else None
+    planned = _end_time(fl, last)
+    scale = duration_s / planned if planned > 0 else 1.0
+    tokens = fl.utt_relation(utt, b"Token")
+    token = fl.relation_head(tokens) if tokens else None
+    words: list[RawWord] = []
+    cursor = 0
+    while token:
+        present = fl.item_feat_present(token, b"name")
+        name = (fl.item_feat_string(token, b"name") if present else b"").decode("ascii", "replace")
+        found = text.find(name, cursor) if name else -1
+        if found >= 0:
+            char_start, char_end = found, found + len(name)
+            cursor = char_end
+        else:  # not expected: fall back to the next whitespace-separated run
+            while cursor < len(text) and text[cursor] == " ":
+                cursor += 1
+            char_start = cursor
+            char_end = text.find(" ", cursor)
+            char_end = len(text) if char_end < 0 else char_end
+            cursor = char_end
+        start_s: float | None = None
+        end_s = 0.0
+        word = fl.item_daughter(token)
+        while word:
+            first = fl.path_to_item(word, _FIRST_SEGMENT)
+            final = fl.path_to_item(word, _LAST_SEGMENT)
+            if first and final:
+                if start_s is None:
+                    start_s = _end_time(fl, fl.item_prev(first))
+                end_s = max(end_s, _end_time(fl, final))
+            word = fl.item_next(word)
+        if start_s is not None and char_end > char_start:
+            origin_start, origin_end = spoken.span(char_start, char_end)
+            words.append((origin_start, origin_end, start_s * scale, max(start_s, end_s) * scale))
+        token = fl.item_next(token)
+    return words
+
+
+def _end_time(fl: ctypes.CDLL, segment: int | None) -> float:
+    # Reading a feature an item lacks is a fatal error in Flite, so check first.
+    if not segment or not fl.item_feat_present(segment, b"end"):
+        return 0.0
+    return float(fl.item_feat_float(segment, b"end"))
 
 
 def _scaled_f0_stddev(natural: float | None, stability: float) -> float | None:
@@ -366,6 +453,22 @@ def _declare(fl: ctypes.CDLL) -> None:
     fl.flite_feat_set_float.argtypes = [c_void_p, c_char_p, c_float]
     fl.flite_get_param_float.restype = c_float
     fl.flite_get_param_float.argtypes = [c_void_p, c_char_p, c_float]
+    # Walking the utterance for word timings (cst_utterance.h, cst_relation.h, cst_item.h).
+    for name, restype, argtypes in (
+        ("utt_relation", c_void_p, [c_void_p, c_char_p]),
+        ("relation_head", c_void_p, [c_void_p]),
+        ("relation_tail", c_void_p, [c_void_p]),
+        ("item_next", c_void_p, [c_void_p]),
+        ("item_prev", c_void_p, [c_void_p]),
+        ("item_daughter", c_void_p, [c_void_p]),
+        ("path_to_item", c_void_p, [c_void_p, c_char_p]),
+        ("item_feat_present", ctypes.c_int, [c_void_p, c_char_p]),
+        ("item_feat_string", c_char_p, [c_void_p, c_char_p]),
+        ("item_feat_float", c_float, [c_void_p, c_char_p]),
+    ):
+        function = getattr(fl, name)
+        function.restype = restype
+        function.argtypes = argtypes
     with contextlib.suppress(AttributeError):  # only used to read clustergen pitch statistics
         fl.flite_get_param_val.restype = c_void_p
         fl.flite_get_param_val.argtypes = [c_void_p, c_char_p, c_void_p]

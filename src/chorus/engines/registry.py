@@ -3,14 +3,31 @@
 There are no module-level engine instances: a registry is built from a list of names (or a settings
 object) at start-up and passed to whoever needs it. Engines that cannot run here are still listed,
 unavailable, with the reason and the fix.
+
+With ``settings.resolved_engine_workers > 0`` the engines that serialise on a process-wide lock
+(Flite, eSpeak NG) run in that many worker processes each (:class:`chorus.engines.pool.PooledEngine`);
+with 0 they run in this process. Call :meth:`EngineRegistry.close` at shutdown.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import pickle
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from chorus.engines.base import EngineUnavailable, EngineVoice, PCMFormat, SynthesisRequest, TTSEngine
+from chorus.engines.base import (
+    EngineCapabilities,
+    EngineUnavailable,
+    EngineVoice,
+    PCMFormat,
+    SynthesisRequest,
+    TTSEngine,
+)
+
+log = logging.getLogger(__name__)
 
 # Spellings accepted for each engine name.
 _ALIASES = {"espeak": "espeak-ng", "espeak_ng": "espeak-ng", "espeakng": "espeak-ng"}
@@ -34,11 +51,45 @@ def _build_espeak(settings: Any) -> TTSEngine:
     return EspeakEngine(**options)
 
 
+def _build_piper(settings: Any) -> TTSEngine:
+    from chorus.engines.neural import build_piper
+
+    return build_piper(settings)
+
+
+def _build_kokoro(settings: Any) -> TTSEngine:
+    from chorus.engines.neural import build_kokoro
+
+    return build_kokoro(settings)
+
+
 # Engine name → factory taking a settings-like object (attributes read with getattr, all optional).
+# Neural engines stay in process: onnxruntime sessions run concurrently and release the GIL.
 ENGINE_FACTORIES: dict[str, Callable[[Any], TTSEngine]] = {
     "flite": _build_flite,
     "espeak-ng": _build_espeak,
+    "piper": _build_piper,
+    "kokoro": _build_kokoro,
 }
+
+# Engines that gain from worker processes: each process synthesises one sentence at a time because of
+# the C library's process-wide rand(). Engines that parallelise inside one process stay in process.
+POOLED_ENGINES = frozenset({"flite", "espeak-ng"})
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """A picklable recipe for one engine: its name and the settings its factory reads.
+
+    Calling it builds the engine, which is how a worker process builds its own copy.
+    """
+
+    name: str
+    settings: Any = None
+
+    def __call__(self) -> TTSEngine:
+        factory = ENGINE_FACTORIES.get(self.name)
+        return factory(self.settings) if factory else UnknownEngine(self.name)
 
 
 class UnknownEngine:
@@ -62,6 +113,9 @@ class UnknownEngine:
 
     def output_format(self) -> PCMFormat:
         return PCMFormat(16_000)
+
+    def capabilities(self) -> EngineCapabilities:
+        return EngineCapabilities(False, False, False, (), 16_000)
 
     def synthesize(self, request: SynthesisRequest) -> Iterator[Any]:
         raise EngineUnavailable(self._reason)
@@ -87,8 +141,11 @@ class EngineRegistry:
         """Build the named engines (duplicates and alias spellings collapse to one).
 
         ``settings`` may carry engine options: ``flite_voices``, ``flite_library``, ``espeak_library``,
-        ``espeak_data_path``. Names nobody implements become unavailable placeholders.
+        ``espeak_data_path``, and ``resolved_engine_workers`` (worker processes per pooled engine; 0 or
+        absent: in process). Names nobody implements become unavailable placeholders. Pools start in
+        parallel and are ready when this returns.
         """
+        workers = _worker_count(settings)
         engines: list[TTSEngine] = []
         seen: set[str] = set()
         for raw in names:
@@ -97,7 +154,18 @@ class EngineRegistry:
                 continue
             seen.add(name)
             factory = ENGINE_FACTORIES.get(name)
-            engines.append(factory(settings) if factory else UnknownEngine(name))
+            if factory is None:
+                engines.append(UnknownEngine(name))
+            elif workers > 0 and name in POOLED_ENGINES and _picklable(settings):
+                from chorus.engines.pool import PooledEngine
+
+                engines.append(PooledEngine(EngineSpec(name, settings), workers, name=name, wait=False))
+            else:
+                engines.append(factory(settings))
+        for engine in engines:
+            wait_ready = getattr(engine, "wait_ready", None)
+            if wait_ready is not None:
+                wait_ready()
         return cls(engines)
 
     @classmethod
@@ -145,3 +213,27 @@ class EngineRegistry:
     def status(self) -> dict[str, str | None]:
         """Engine name → None when available, else why not and how to fix it."""
         return {name: engine.unavailable_reason() for name, engine in self._engines.items()}
+
+    def close(self) -> None:
+        """Stop the worker processes of pooled engines (in-process engines need nothing). Idempotent."""
+        for engine in self._engines.values():
+            close = getattr(engine, "close", None)
+            if callable(close):
+                with contextlib.suppress(Exception):
+                    close()
+
+
+def _worker_count(settings: Any) -> int:
+    try:
+        return max(0, int(getattr(settings, "resolved_engine_workers", 0) or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _picklable(settings: Any) -> bool:
+    try:
+        pickle.dumps(settings)
+    except Exception as exc:  # noqa: BLE001 - any failure means the workers cannot get the settings
+        log.warning("engine settings cannot be sent to worker processes (%s); engines run in process", exc)
+        return False
+    return True

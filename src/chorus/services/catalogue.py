@@ -19,6 +19,8 @@ class ModelSpec:
     engines: tuple[str, ...] | None
     can_use_style: bool = True
     concurrency_group: str = "standard"
+    # The voice this tier is measured with (and the CLI's default for it): "<engine>:<engine voice>".
+    default_voice: str = "flite:rms"
 
 
 TIERS: tuple[ModelSpec, ...] = (
@@ -29,6 +31,7 @@ TIERS: tuple[ModelSpec, ...] = (
         40_000,
         None,
         can_use_style=False,
+        default_voice="flite:kal16",
     ),
     ModelSpec(
         "eleven_turbo_v2_5",
@@ -61,6 +64,20 @@ ENGINE_MODELS: dict[str, ModelSpec] = {
         40_000,
         ("flite",),
     ),
+    "piper": ModelSpec(
+        "chorus_piper",
+        "Chorus Piper",
+        "Piper neural voices (VITS, ONNX) from the local models folder.",
+        40_000,
+        ("piper",),
+    ),
+    "kokoro": ModelSpec(
+        "chorus_kokoro",
+        "Chorus Kokoro",
+        "Kokoro-82M neural voices (ONNX) from the local models folder.",
+        10_000,
+        ("kokoro",),
+    ),
     "espeak-ng": ModelSpec(
         "chorus_espeak_ng",
         "Chorus eSpeak NG",
@@ -83,7 +100,15 @@ class ModelCatalogue:
                 self._specs[spec.model_id] = spec
 
     def specs(self) -> list[ModelSpec]:
-        return list(self._specs.values())
+        """Models a client can use now: the tiers, and engine models whose engine is available."""
+        return [spec for spec in self._specs.values() if self._usable(spec)]
+
+    def _usable(self, spec: ModelSpec) -> bool:
+        if spec.engines is None:
+            return True
+        return any(
+            (engine := self._engines.get(name)) is not None and engine.available() for name in spec.engines
+        )
 
     def get(self, model_id: str) -> ModelSpec:
         spec = self._specs.get(model_id)

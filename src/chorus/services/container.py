@@ -46,7 +46,7 @@ class Services:
         db = Database(settings.resolved_database_url)
         db.migrate()
         blobs = BlobStore.from_settings(settings)
-        engines = EngineRegistry.from_names(settings.engines)
+        engines = EngineRegistry.from_settings(settings)
         for name, reason in engines.status().items():
             if reason:
                 log.warning("engine %s unavailable: %s", name, reason)
@@ -81,4 +81,8 @@ class Services:
         return services
 
     async def close(self) -> None:
+        self.tts.close()
+        close_engines = getattr(self.engines, "close", None)
+        if close_engines is not None:
+            close_engines()
         await self.db.close()

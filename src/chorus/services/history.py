@@ -57,9 +57,17 @@ class HistoryService:
         # content address, so a shared blob is never dropped while a new item starts to reference it.
         self._blob_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    async def record(self, principal: Principal, item: NewHistoryItem, audio: bytes) -> str:
+    async def record(
+        self,
+        principal: Principal,
+        item: NewHistoryItem,
+        audio: bytes,
+        *,
+        history_id: str | None = None,
+        alignments: dict[str, Any] | None = None,
+    ) -> str:
         blob_key = self._blobs.content_key(audio, item.file_extension)
-        history_id = uuid.uuid4().hex[:20]
+        history_id = history_id or uuid.uuid4().hex[:20]
         async with self._blob_locks[blob_key], self._sessions() as session, session.begin():
             await self._blobs.put_content(audio, item.file_extension)
             session.add(
@@ -80,6 +88,7 @@ class HistoryService:
                     output_format=item.output_format,
                     source=item.source,
                     blob_key=blob_key,
+                    alignments=alignments,
                     created_at=time.time(),
                 )
             )
@@ -231,7 +240,7 @@ class HistoryService:
             "settings": item.settings,
             "share_link_id": None,
             "source": item.source,
-            "alignments": None,
+            "alignments": item.alignments,
             "dialogue": None,
             "output_format": item.output_format,
         }

@@ -92,6 +92,8 @@ class HistoryItem(Base):
     source: Mapped[str] = mapped_column(String(20), default="TTS")
     # Content-addressed: equal audio is stored once and referenced by every item that produced it.
     blob_key: Mapped[str] = mapped_column(String(200), index=True)
+    # Character timings of with-timestamps generations: {"alignment": ..., "normalized_alignment": ...}.
+    alignments: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # Sub-second creation time keeps pagination order stable within one second.
     created_at: Mapped[float] = mapped_column(Float)
 

@@ -1,56 +1,200 @@
-"""Text to speech over HTTP."""
+"""Text to speech over HTTP: convert, stream, with-timestamps and stream/with-timestamps."""
 
 from __future__ import annotations
 
+import base64
+import json
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 
+from chorus.api.audio_out import render_whole
 from chorus.api.deps import ServicesDep, generation_slot, require
-from chorus.api.schemas import OutputFormatName, TextToSpeechBody
-from chorus.audio.formats import parse_output_format
-from chorus.errors import BadRequest
+from chorus.api.schemas import OutputFormatName, StreamingOutputFormatName, TextToSpeechBody
+from chorus.audio.encode import StreamEncoder
+from chorus.audio.formats import OutputFormat, parse_output_format
 from chorus.services.accounts import Principal
-from chorus.services.tts import TTSInput
+from chorus.services.alignment import CharAlignment
+from chorus.services.tts import SynthesisJob, TTSInput
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(generation_slot)])
 Speaker = Annotated[Principal, Depends(require("text_to_speech"))]
+Latency = Annotated[int | None, Query(ge=0, le=4)]
 
 
-@router.post("/v1/text-to-speech/{voice_id}", dependencies=[Depends(generation_slot)])
-async def text_to_speech(
+def _input(
+    body: TextToSpeechBody, request: Request, fmt: OutputFormat, name: str, logging: bool, latency: int | None
+) -> TTSInput:
+    return TTSInput(
+        text=body.text,
+        model_id=body.model_id,
+        voice_settings=body.voice_settings.model_dump(exclude_none=True) if body.voice_settings else None,
+        language_code=body.language_code,
+        seed=body.seed,
+        output_format_name=name,
+        content_type=fmt.media_type,
+        file_extension=fmt.file_extension,
+        enable_logging=logging,
+        request_id=request.state.request_id,
+        apply_text_normalization=body.apply_text_normalization,
+        optimize_streaming_latency=latency,
+    )
+
+
+def _headers(job: SynthesisJob) -> dict[str, str]:
+    headers = {"character-cost": str(job.character_cost), "x-character-count": str(job.character_cost)}
+    if job.history_item_id:
+        headers["history-item-id"] = job.history_item_id
+    return headers
+
+
+async def _start(
+    services: ServicesDep, principal: Principal, voice_id: str, tts_input: TTSInput
+) -> SynthesisJob:
+    return await services.tts.start(principal, voice_id, tts_input)
+
+
+@router.post("/v1/text-to-speech/{voice_id}")
+async def convert(
     voice_id: str,
     body: TextToSpeechBody,
     request: Request,
     services: ServicesDep,
     principal: Speaker,
     enable_logging: bool = True,
-    optimize_streaming_latency: Annotated[int | None, Query(ge=0, le=4)] = None,
+    optimize_streaming_latency: Latency = None,
     output_format: OutputFormatName = "mp3_44100_128",
 ) -> Response:
     fmt = parse_output_format(output_format)
-    if body.voice_settings is not None:
-        voice_settings = body.voice_settings.model_dump(exclude_none=True)
-    else:
-        voice_settings = None
-    if body.seed is not None and body.seed < 0:
-        raise BadRequest("seed must be between 0 and 4294967295.")
-    result = await services.tts.convert(
-        principal,
-        voice_id,
-        TTSInput(
-            text=body.text,
-            model_id=body.model_id,
-            voice_settings=voice_settings,
-            language_code=body.language_code,
-            seed=body.seed,
-            output_format=fmt,
-            output_format_name=output_format,
-            enable_logging=enable_logging,
-            request_id=request.state.request_id,
-        ),
+    job = await _start(
+        services, principal, voice_id,
+        _input(body, request, fmt, output_format, enable_logging, optimize_streaming_latency),
+    )  # fmt: skip
+    audio, _, _ = await render_whole(job, fmt)
+    await job.finish(audio)
+    return Response(content=audio, media_type=fmt.media_type, headers=_headers(job))
+
+
+@router.post("/v1/text-to-speech/{voice_id}/with-timestamps")
+async def convert_with_timestamps(
+    voice_id: str,
+    body: TextToSpeechBody,
+    request: Request,
+    services: ServicesDep,
+    principal: Speaker,
+    enable_logging: bool = True,
+    optimize_streaming_latency: Latency = None,
+    output_format: OutputFormatName = "mp3_44100_128",
+) -> Response:
+    fmt = parse_output_format(output_format)
+    job = await _start(
+        services, principal, voice_id,
+        _input(body, request, fmt, output_format, enable_logging, optimize_streaming_latency),
+    )  # fmt: skip
+    audio, alignment, normalized = await render_whole(job, fmt)
+    await job.finish(audio, alignment, normalized)
+    return JSONResponse(
+        {
+            "audio_base64": base64.b64encode(audio).decode(),
+            "alignment": alignment.to_http(),
+            "normalized_alignment": normalized.to_http(),
+        },
+        headers=_headers(job),
     )
-    headers = {"character-cost": str(result.character_cost), "x-character-count": str(result.character_cost)}
-    if result.history_item_id:
-        headers["history-item-id"] = result.history_item_id
-    return Response(content=result.audio, media_type=result.media_type, headers=headers)
+
+
+async def _stream(job: SynthesisJob, fmt: OutputFormat, timestamps: bool) -> AsyncIterator[bytes]:
+    """Encode each rendered chunk as it arrives; record history (or refund) when the stream ends."""
+    encoder = StreamEncoder(job.pcm_format, fmt)
+    sent: list[bytes] = []
+    alignment, normalized = CharAlignment(), CharAlignment()
+    completed = False
+    try:
+        async with aclosing(job.chunks()) as chunks:
+            async for chunk in chunks:
+                data = encoder.feed(chunk.pcm)
+                sent.append(data)
+                if timestamps:
+                    alignment.extend(chunk.alignment)
+                    normalized.extend(chunk.normalized_alignment)
+                    if data or len(chunk.alignment):
+                        yield _ndjson(data, chunk.alignment, chunk.normalized_alignment)
+                elif data:
+                    yield data
+        tail = encoder.flush()
+        sent.append(tail)
+        if tail:
+            yield _ndjson(tail, CharAlignment(), CharAlignment()) if timestamps else tail
+        completed = True
+    finally:
+        if completed:
+            await job.finish(
+                b"".join(sent), alignment if timestamps else None, normalized if timestamps else None
+            )
+        else:
+            await job.abort()
+
+
+def _ndjson(audio: bytes, alignment: CharAlignment, normalized: CharAlignment) -> bytes:
+    line = {
+        "audio_base64": base64.b64encode(audio).decode(),
+        "alignment": alignment.to_http() if len(alignment) else None,
+        "normalized_alignment": normalized.to_http() if len(normalized) else None,
+    }
+    return (json.dumps(line, ensure_ascii=False) + "\n").encode()
+
+
+async def _streaming_route(
+    voice_id: str,
+    body: TextToSpeechBody,
+    request: Request,
+    services: ServicesDep,
+    principal: Principal,
+    enable_logging: bool,
+    latency: int | None,
+    output_format: str,
+    timestamps: bool,
+) -> StreamingResponse:
+    fmt = parse_output_format(output_format)
+    job = await _start(
+        services, principal, voice_id, _input(body, request, fmt, output_format, enable_logging, latency)
+    )
+    media_type = "application/x-ndjson" if timestamps else fmt.media_type
+    return StreamingResponse(_stream(job, fmt, timestamps), media_type=media_type, headers=_headers(job))
+
+
+@router.post("/v1/text-to-speech/{voice_id}/stream")
+async def stream(
+    voice_id: str,
+    body: TextToSpeechBody,
+    request: Request,
+    services: ServicesDep,
+    principal: Speaker,
+    enable_logging: bool = True,
+    optimize_streaming_latency: Latency = None,
+    output_format: StreamingOutputFormatName = "mp3_44100_128",
+) -> StreamingResponse:
+    return await _streaming_route(
+        voice_id, body, request, services, principal, enable_logging, optimize_streaming_latency,
+        output_format, timestamps=False,
+    )  # fmt: skip
+
+
+@router.post("/v1/text-to-speech/{voice_id}/stream/with-timestamps")
+async def stream_with_timestamps(
+    voice_id: str,
+    body: TextToSpeechBody,
+    request: Request,
+    services: ServicesDep,
+    principal: Speaker,
+    enable_logging: bool = True,
+    optimize_streaming_latency: Latency = None,
+    output_format: StreamingOutputFormatName = "mp3_44100_128",
+) -> StreamingResponse:
+    return await _streaming_route(
+        voice_id, body, request, services, principal, enable_logging, optimize_streaming_latency,
+        output_format, timestamps=True,
+    )  # fmt: skip

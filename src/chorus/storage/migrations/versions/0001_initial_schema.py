@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 12:03:52.576627
+Create Date: 2026-11-21 12:32:20.132859
 """
 
 import sqlalchemy as sa
@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("output_format", sa.String(length=40), nullable=True),
         sa.Column("source", sa.String(length=20), nullable=False),
         sa.Column("blob_key", sa.String(length=200), nullable=False),
+        sa.Column("alignments", sa.JSON(), nullable=True),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),

@@ -1,0 +1,100 @@
+"""Shared helpers for the benchmarks: a server in a subprocess, machine facts, and the results file."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "BENCHMARKS.md"
+ADMIN_KEY = "sk_bench_admin_key_0000000000"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with contextlib.suppress(OSError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB"
+    return f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}, {platform.system()}"
+
+
+def today() -> str:
+    return dt.date.today().isoformat()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server(**env: str) -> Iterator[str]:
+    """A Chorus server in its own process (as deployed), on a fresh data dir; yields its URL."""
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as data:
+        environment = {
+            **os.environ,
+            "CHORUS_DATA_DIR": data,
+            "CHORUS_ADMIN_API_KEY": ADMIN_KEY,
+            "CHORUS_MAX_CONCURRENT_REQUESTS": "256",
+            "CHORUS_RATE_LIMIT_PER_MINUTE": "1000000",
+            **env,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chorus.cli.main", "serve", "--port", str(port), "--log-level", "warning"],
+            env=environment,
+            cwd=ROOT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                        break
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the benchmark server did not start")
+                time.sleep(0.1)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace (or append) the section ``## name`` of docs/BENCHMARKS.md."""
+    RESULTS.parent.mkdir(exist_ok=True)
+    text = (
+        RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n\nMeasured by the scripts in `bench/`.\n"
+    )
+    section = f"## {name}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^## {re.escape(name)}\n.*?(?=^## |\Z)", re.S | re.M)
+    text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+    RESULTS.write_text(text)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]

@@ -1,0 +1,220 @@
+"""Text-to-speech benchmarks: time to first byte, server overhead, throughput, intelligibility.
+
+Run: .venv/bin/python bench/tts.py [--write] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ADMIN_KEY, machine, percentile, server, today, write_section  # noqa: E402
+
+from chorus.engines.base import SynthesisRequest  # noqa: E402
+from chorus.engines.registry import EngineRegistry  # noqa: E402
+from chorus.services.catalogue import TIERS  # noqa: E402
+from chorus.services.voices import premade_voice_id  # noqa: E402
+
+SHORT = "Hello, how can I help you today?"
+LONG = (
+    "The old lighthouse stood at the end of the rocky point, its white tower streaked with rust. "
+    "For nearly a century it had guided fishing boats home through fog and storm. "
+    "When the keeper retired, the town voted to keep the lamp burning, and volunteers took turns "
+    "climbing the spiral stairs each evening. Children learned to read the weather from its beam. "
+    "Visitors came in summer to photograph the tower against the sunset, and in winter the waves "
+    "threw spray higher than the gallery rail. Nobody could remember a night when the light had failed. "
+) * 3
+PARAGRAPHS = (
+    "The weather was warm and sunny, so we decided to walk to the park after lunch.",
+    "Please remember to lock the front door before you leave the house tonight.",
+    "She bought fresh bread, cheese and a bottle of milk at the corner shop.",
+    "Our train to the city was delayed by almost twenty minutes this morning.",
+    "He has been learning to play the piano for nearly three years now.",
+    "The children painted colourful pictures of animals for the school exhibition.",
+    "After the meeting, the manager thanked everyone for their patience and hard work.",
+    "A gentle breeze moved the curtains while the kettle began to whistle in the kitchen.",
+)
+HEADERS = {"xi-api-key": ADMIN_KEY}
+
+
+async def ttfb(http: httpx.AsyncClient, voice: str, model: str, text: str = SHORT) -> float:
+    start = time.perf_counter()
+    async with http.stream(
+        "POST",
+        f"/v1/text-to-speech/{voice}/stream",
+        params={"enable_logging": "false"},
+        json={"text": text, "model_id": model},
+    ) as response:
+        response.raise_for_status()
+        async for _ in response.aiter_raw():
+            first = time.perf_counter() - start
+            break
+        async for _ in response.aiter_raw():
+            pass
+    return first
+
+
+async def latency(url: str, voice: str, model: str, rounds: int) -> list[str]:
+    rows = []
+    async with httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=120) as http:
+        for _ in range(5):
+            await ttfb(http, voice, model)
+        single = [await ttfb(http, voice, model) for _ in range(rounds)]
+        rows.append(
+            f"| 1 | {len(single)} | {statistics.median(single) * 1000:.1f} | {percentile(single, 95) * 1000:.1f} | 0 |"
+        )
+        for concurrency in (8, 32):
+            times: list[float] = []
+            errors = 0
+            for _ in range(max(2, rounds // concurrency * 2)):
+                results = await asyncio.gather(
+                    *(ttfb(http, voice, model) for _ in range(concurrency)), return_exceptions=True
+                )
+                errors += sum(isinstance(r, BaseException) for r in results)
+                times += [r for r in results if isinstance(r, float)]
+            rows.append(
+                f"| {concurrency} | {len(times) + errors} | {statistics.median(times) * 1000:.1f} | "
+                f"{percentile(times, 95) * 1000:.1f} | {errors} |"
+            )
+    return rows
+
+
+def raw_engine_seconds(engine_name: str, native: str, text: str) -> tuple[float, float]:
+    registry = EngineRegistry.from_names([engine_name])
+    engine = registry.get(engine_name)
+    assert engine is not None
+    list(engine.synthesize(SynthesisRequest(text=SHORT, native_voice=native)))  # warm up
+    best = float("inf")
+    audio = 0.0
+    for _ in range(3):
+        start = time.perf_counter()
+        chunks = list(engine.synthesize(SynthesisRequest(text=text, native_voice=native)))
+        best = min(best, time.perf_counter() - start)
+        audio = sum(len(c.pcm) for c in chunks) / 2 / chunks[0].format.sample_rate
+    close = getattr(registry, "close", None)
+    if close:
+        close()
+    return best, audio
+
+
+def request_seconds(url: str, voice: str, text: str, output_format: str) -> float:
+    best = float("inf")
+    with httpx.Client(base_url=url, headers=HEADERS, timeout=300) as http:
+        for _ in range(3):
+            start = time.perf_counter()
+            response = http.post(
+                f"/v1/text-to-speech/{voice}",
+                params={"output_format": output_format, "enable_logging": "false"},
+                json={"text": text, "model_id": "eleven_flash_v2_5"},
+            )
+            response.raise_for_status()
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+async def throughput(url: str, voice: str, clients: int, seconds: float) -> float:
+    audio = 0.0
+    deadline = time.perf_counter() + seconds
+    async with httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=120) as http:
+
+        async def worker() -> None:
+            nonlocal audio
+            while time.perf_counter() < deadline:
+                response = await http.post(
+                    f"/v1/text-to-speech/{voice}",
+                    params={"output_format": "pcm_16000", "enable_logging": "false"},
+                    json={"text": PARAGRAPHS[int(time.perf_counter() * 1000) % len(PARAGRAPHS)]},
+                )
+                response.raise_for_status()
+                audio += len(response.content) / 32000
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        return audio / (time.perf_counter() - start)
+
+
+def intelligibility(url: str, voice: str, model: str) -> float:
+    from chorus.testing.asr import transcribe, word_errors
+
+    errors = words = 0
+    with httpx.Client(base_url=url, headers=HEADERS, timeout=120) as http:
+        for text in PARAGRAPHS:
+            response = http.post(
+                f"/v1/text-to-speech/{voice}",
+                params={"output_format": "pcm_16000", "enable_logging": "false"},
+                json={"text": text, "model_id": model},
+            )
+            response.raise_for_status()
+            heard = transcribe(np.frombuffer(response.content, dtype="<i2"), 16000)
+            e, w = word_errors(text, heard)
+            errors, words = errors + e, words + w
+    return errors / words
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--write", action="store_true", help="update docs/BENCHMARKS.md")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds")
+    args = parser.parse_args()
+    rounds = 20 if args.quick else 60
+    flash = next(t for t in TIERS if t.model_id == "eleven_flash_v2_5")
+    flash_engine, flash_native = flash.default_voice.split(":", 1)
+    flash_voice = premade_voice_id(flash_engine, flash_native)
+
+    out = [f"Machine: {machine()}. Date: {today()}. Server: `chorus serve`, engines in worker processes.", ""]
+    with server() as url:
+        out += [
+            f'### Time to first audio byte, `/stream`, flash tier ({flash.default_voice}), "{SHORT}", mp3_44100_128',
+            "",
+            "| concurrent streams | requests | median ms | p95 ms | errors |",
+            "|---|---|---|---|---|",
+            *asyncio.run(latency(url, flash_voice, flash.model_id, rounds)),
+            "",
+        ]
+        out += ["### Server overhead: whole request / raw engine synthesis, same long text", ""]
+        out += ["| voice | text chars | audio s | raw engine s | request s (pcm_16000) | ratio | request s (mp3_44100_128) | ratio |",
+                "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for engine_name, native in (("flite", "rms"), ("flite", "kal16"), ("espeak-ng", "en-us+f5")):
+            raw, audio = raw_engine_seconds(engine_name, native, LONG)
+            voice = premade_voice_id(engine_name, native)
+            pcm = request_seconds(url, voice, LONG, "pcm_16000")
+            mp3 = request_seconds(url, voice, LONG, "mp3_44100_128")
+            out.append(
+                f"| {engine_name}:{native} | {len(LONG)} | {audio:.1f} | {raw:.3f} | {pcm:.3f} | {pcm / raw:.2f} "
+                f"| {mp3:.3f} | {mp3 / raw:.2f} |"
+            )
+        out += ["", "### Throughput: audio seconds per wall second, 8 clients, 2 cores", ""]
+        out += ["| voice | audio s / wall s |", "|---|---|"]
+        for engine_name, native in (
+            ("flite", "rms"),
+            ("flite", "kal16"),
+            ("flite", "slt"),
+            ("flite", "awb"),
+            ("espeak-ng", "en-us+f5"),
+        ):
+            rate = asyncio.run(
+                throughput(url, premade_voice_id(engine_name, native), 8, 5 if args.quick else 15)
+            )
+            out.append(f"| {engine_name}:{native} | {rate:.1f} |")
+        out += ["", "### Intelligibility: WER of each tier's default voice (pocketsphinx, 8 sentences)", ""]
+        out += ["| tier | default voice | WER |", "|---|---|---|"]
+        for tier in TIERS:
+            engine_name, native = tier.default_voice.split(":", 1)
+            wer = intelligibility(url, premade_voice_id(engine_name, native), tier.model_id)
+            out.append(f"| {tier.model_id} | {tier.default_voice} | {wer:.3f} |")
+    body = "\n".join(out)
+    print(body)
+    if args.write:
+        write_section("Text to speech", body)
+
+
+if __name__ == "__main__":
+    main()

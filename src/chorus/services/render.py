@@ -1,0 +1,196 @@
+"""The synthesis pipeline for one request, run in a worker thread.
+
+markup (breaks, phonemes, v3 audio tags) -> text normalisation -> engine (sentence by sentence)
+-> voice-setting effects -> PCM chunks with character alignments for the original and the normalised
+text. Encoding is not done here: the edge encodes once, in the format the client asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from chorus.audio.effects import EffectChain, EffectSettings
+from chorus.engines.base import PCMFormat, SynthesisRequest, TTSEngine
+from chorus.services.alignment import CharAlignment, TimedSpan, align_characters, merge_by_original
+from chorus.text.markup import (
+    STYLE_PROSODY,
+    BreakPiece,
+    PhonemePiece,
+    Prosody,
+    StylePiece,
+    TextPiece,
+    parse_markup,
+)
+from chorus.text.normalize import normalize
+
+# Silence standing in for a non-verbal v3 tag (laughs, sighs) the engines cannot voice.
+NONVERBAL_SECONDS = 0.3
+MAX_BREAK_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    text: str
+    engine: TTSEngine
+    native_voice: str
+    language: str | None
+    settings: dict[str, Any]
+    seed: int | None = None
+    normalization: Literal["auto", "on", "off"] = "auto"
+    audio_tags: bool = False
+    ssml: bool = True
+
+
+@dataclass
+class RenderedChunk:
+    """PCM for one stretch of output, positioned in the whole output, with its characters' times."""
+
+    pcm: bytes
+    format: PCMFormat
+    start_s: float
+    duration_s: float
+    alignment: CharAlignment = field(default_factory=CharAlignment)
+    normalized_alignment: CharAlignment = field(default_factory=CharAlignment)
+
+
+def _effect_settings(settings: dict[str, Any], prosody: Prosody) -> EffectSettings:
+    return EffectSettings(
+        use_speaker_boost=bool(settings.get("use_speaker_boost", True)),
+        similarity_boost=float(settings.get("similarity_boost", 0.75)),
+        style=float(settings.get("style", 0.0)),
+        volume_db=prosody.volume_db,
+        breathy=prosody.breathy,
+    )
+
+
+class _Renderer:
+    def __init__(self, plan: RenderPlan, should_stop: Callable[[], bool]) -> None:
+        self.plan = plan
+        self.should_stop = should_stop
+        self.format = plan.engine.output_format()
+        self.clock = 0.0
+        self.prosody = Prosody()
+        self.chain = EffectChain(
+            self.format.sample_rate, _effect_settings(plan.settings, self.prosody), plan.seed or 0
+        )
+
+    def run(self) -> Iterator[RenderedChunk]:
+        text = self.plan.text
+        for piece in parse_markup(text, ssml=self.plan.ssml, audio_tags=self.plan.audio_tags):
+            if self.should_stop():
+                return
+            if isinstance(piece, TextPiece):
+                yield from self._speak(piece.text, piece.orig_start, piece.orig_end)
+            elif isinstance(piece, PhonemePiece):
+                # Engines speak the word itself until they accept phoneme input.
+                yield from self._speak(piece.text, piece.orig_start, piece.orig_end, whole_span=True)
+            elif isinstance(piece, BreakPiece):
+                yield self._silence(min(piece.seconds, MAX_BREAK_SECONDS), piece.orig_start, piece.orig_end)
+            elif isinstance(piece, StylePiece):
+                prosody = STYLE_PROSODY.get(piece.tag)
+                if prosody is not None and prosody.nonverbal:
+                    yield self._silence(NONVERBAL_SECONDS, piece.orig_start, piece.orig_end)
+                    continue
+                yield self._silence(0.0, piece.orig_start, piece.orig_end)
+                if prosody is not None and prosody != self.prosody:
+                    self._set_prosody(prosody)
+        tail = self.chain.flush()
+        if tail:
+            yield self._chunk(tail, CharAlignment(), CharAlignment())
+
+    def _set_prosody(self, prosody: Prosody) -> None:
+        self.prosody = prosody
+        # Updating (not rebuilding) the chain keeps its loudness estimate, so no segment restarts cold.
+        self.chain.update(_effect_settings(self.plan.settings, prosody))
+
+    def _chunk(self, pcm: bytes, alignment: CharAlignment, normalized: CharAlignment) -> RenderedChunk:
+        duration = len(pcm) / 2 / self.format.sample_rate
+        chunk = RenderedChunk(pcm, self.format, self.clock, duration, alignment, normalized)
+        self.clock += duration
+        return chunk
+
+    def _silence(self, seconds: float, orig_start: int, orig_end: int) -> RenderedChunk:
+        samples = int(round(seconds * self.format.sample_rate))
+        pcm = self.chain.process(b"\x00\x00" * samples) if samples else b""
+        alignment = align_characters(
+            self.plan.text, orig_start, orig_end, (), self.clock, self.clock + seconds
+        )
+        return self._chunk(pcm, alignment, CharAlignment())
+
+    def _speak(
+        self, text: str, orig_start: int, orig_end: int, whole_span: bool = False
+    ) -> Iterator[RenderedChunk]:
+        plan = self.plan
+        norm = normalize(text, plan.language or "en", plan.normalization)
+        request = SynthesisRequest(
+            text=norm.text,
+            native_voice=plan.native_voice,
+            language=plan.language,
+            speed=float(plan.settings.get("speed", 1.0)) * self.prosody.rate,
+            stability=float(plan.settings.get("stability", 0.5)),
+            style=float(plan.settings.get("style", 0.0)),
+            seed=plan.seed,
+        )
+        piece_t0 = self.clock
+        norm_cursor, orig_cursor = 0, orig_start
+        chunks = plan.engine.synthesize(request) if norm.text.strip() else iter(())
+        try:
+            # Each chunk is passed on as soon as the engine yields it: waiting for the next one to learn
+            # whether this is the last would cost a sentence of latency.
+            for raw in chunks:
+                if self.should_stop():
+                    return
+                duration = len(raw.pcm) / 2 / self.format.sample_rate
+                t0, t1 = self.clock, self.clock + duration
+                norm_end = max(raw.text_end, norm_cursor)
+                words = [
+                    TimedSpan(w.char_start, w.char_end, piece_t0 + w.start_s, piece_t0 + w.end_s)
+                    for w in raw.words
+                ]
+                normalized = align_characters(norm.text, norm_cursor, norm_end, words, t0, t1)
+                if whole_span:
+                    orig_words = [TimedSpan(orig_start, orig_end, t0, t1)]
+                    orig_end_here = orig_end
+                else:
+                    orig_words = merge_by_original(
+                        [
+                            TimedSpan(
+                                *_shift(norm.to_original(w.start, w.end), orig_start), w.start_s, w.end_s
+                            )
+                            for w in words
+                        ]
+                    )
+                    orig_end_here = (
+                        orig_start + norm.to_original(norm_cursor, norm_end)[1] if norm_end else orig_start
+                    )
+                orig_end_here = min(max(orig_end_here, orig_cursor), orig_end)
+                alignment = align_characters(plan.text, orig_cursor, orig_end_here, orig_words, t0, t1)
+                norm_cursor, orig_cursor = norm_end, orig_end_here
+                yield self._chunk(self.chain.process(raw.pcm), alignment, normalized)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        if orig_cursor < orig_end or norm_cursor < len(norm.text):
+            # Trailing characters the engine voiced no audio for (spaces, final punctuation, or text with
+            # nothing to say) still get their times: zero length, at the end.
+            yield self._chunk(
+                b"",
+                align_characters(plan.text, orig_cursor, orig_end, (), self.clock, self.clock),
+                align_characters(norm.text, norm_cursor, len(norm.text), (), self.clock, self.clock),
+            )
+
+
+def _shift(span: tuple[int, int], offset: int) -> tuple[int, int]:
+    return span[0] + offset, span[1] + offset
+
+
+def render(plan: RenderPlan, should_stop: Callable[[], bool] = lambda: False) -> Iterator[RenderedChunk]:
+    """Synthesise ``plan`` chunk by chunk (blocking; run it in a worker thread)."""
+    return _Renderer(plan, should_stop).run()
+
+
+def with_speed(plan: RenderPlan, speed: float) -> RenderPlan:
+    return replace(plan, settings={**plan.settings, "speed": speed})

@@ -1,0 +1,155 @@
+"""The streaming and timestamped TTS routes, markup and normalisation, in process."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import av
+from fastapi.testclient import TestClient
+
+from chorus.services.voices import premade_voice_id
+
+RMS = premade_voice_id("flite", "rms")
+IVY = premade_voice_id("espeak-ng", "en-us+f5")
+
+
+def _pcm_seconds(data: bytes, rate: int = 16000) -> float:
+    return len(data) / 2 / rate
+
+
+def _decoded_seconds(audio: bytes) -> float:
+    with av.open(io.BytesIO(audio)) as container:
+        stream = container.streams.audio[0]
+        return sum(f.samples for f in container.decode(stream)) / stream.codec_context.sample_rate
+
+
+def _check_alignment(alignment: dict, text: str, duration: float) -> None:
+    assert "".join(alignment["characters"]) == text
+    starts, ends = alignment["character_start_times_seconds"], alignment["character_end_times_seconds"]
+    assert len(starts) == len(ends) == len(text)
+    for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        assert 0 <= start <= end <= duration + 0.01, (i, start, end, duration)
+        if i:
+            assert start >= starts[i - 1] - 1e-6
+
+
+def test_stream_sends_decodable_audio_in_several_chunks(client: TestClient) -> None:
+    text = "The first sentence is short. The second one follows it. And a third closes the paragraph."
+    with client.stream("POST", f"/v1/text-to-speech/{RMS}/stream", json={"text": text}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "audio/mpeg"
+        assert response.headers["history-item-id"] and response.headers["character-cost"] == str(len(text))
+        pieces = list(response.iter_raw())
+    audio = b"".join(pieces)
+    assert len(pieces) >= 3
+    assert _decoded_seconds(audio) > 3.0
+    history = client.get(f"/v1/history/{response.headers['history-item-id']}")
+    assert history.status_code == 200 and history.json()["text"] == text
+    assert client.get(f"/v1/history/{response.headers['history-item-id']}/audio").content == audio
+
+
+def test_stream_rejects_wav(client: TestClient) -> None:
+    response = client.post(
+        f"/v1/text-to-speech/{RMS}/stream", params={"output_format": "wav_16000"}, json={"text": "x"}
+    )
+    assert response.status_code == 422
+
+
+def test_with_timestamps_one_timing_per_character(client: TestClient) -> None:
+    text = "Chorus costs $5 today, said Dr. Smith."
+    response = client.post(
+        f"/v1/text-to-speech/{RMS}/with-timestamps",
+        params={"output_format": "pcm_16000"},
+        json={"text": text},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    audio = base64.b64decode(body["audio_base64"])
+    duration = _pcm_seconds(audio)
+    _check_alignment(body["alignment"], text, duration)
+    normalized = "".join(body["normalized_alignment"]["characters"])
+    assert "five dollars" in normalized and "Doctor" in normalized and "$" not in normalized
+    _check_alignment(body["normalized_alignment"], normalized, duration)
+    # The word "Smith" is spoken near the end, "Chorus" near the start.
+    starts = body["alignment"]["character_start_times_seconds"]
+    assert starts[text.index("Smith")] > duration * 0.6
+    assert starts[text.index("Chorus")] < duration * 0.2
+    item = client.get(f"/v1/history/{response.headers['history-item-id']}").json()
+    assert item["alignments"]["alignment"]["characters"] == list(text)
+
+
+def test_espeak_voice_timestamps(client: TestClient) -> None:
+    text = "One two three. Four five six."
+    body = client.post(
+        f"/v1/text-to-speech/{IVY}/with-timestamps",
+        params={"output_format": "pcm_22050"},
+        json={"text": text},
+    ).json()
+    duration = _pcm_seconds(base64.b64decode(body["audio_base64"]), 22050)
+    _check_alignment(body["alignment"], text, duration)
+    starts = body["alignment"]["character_start_times_seconds"]
+    assert starts[text.index("Four")] > starts[text.index("three")] > starts[text.index("two")]
+
+
+def test_stream_with_timestamps_is_ndjson(client: TestClient) -> None:
+    text = "Streaming with timestamps. Each line is one JSON object. The last line ends it."
+    with client.stream(
+        "POST",
+        f"/v1/text-to-speech/{RMS}/stream/with-timestamps",
+        params={"output_format": "pcm_16000"},
+        json={"text": text},
+    ) as response:
+        assert response.status_code == 200
+        lines = [line for line in response.iter_lines() if line]
+    chunks = [json.loads(line) for line in lines]
+    assert len(chunks) >= 3
+    audio = b"".join(base64.b64decode(c["audio_base64"]) for c in chunks)
+    chars = "".join("".join(c["alignment"]["characters"]) for c in chunks if c["alignment"])
+    assert chars == text
+    last_end = max(max(c["alignment"]["character_end_times_seconds"]) for c in chunks if c["alignment"])
+    assert abs(last_end - _pcm_seconds(audio)) < 0.2
+
+
+def test_break_tag_inserts_silence_and_is_not_spoken(client: TestClient) -> None:
+    def seconds(text: str) -> float:
+        response = client.post(
+            f"/v1/text-to-speech/{RMS}",
+            params={"output_format": "pcm_16000", "enable_logging": "false"},
+            json={"text": text},
+        )
+        return _pcm_seconds(response.content)
+
+    plain = seconds("Wait for it. Now.")
+    with_break = seconds('Wait for it. <break time="1.5s" /> Now.')
+    assert 1.2 < with_break - plain < 1.8
+
+
+def test_v3_audio_tags(client: TestClient) -> None:
+    def body(model: str) -> dict:
+        return client.post(
+            f"/v1/text-to-speech/{RMS}/with-timestamps",
+            params={"output_format": "pcm_16000", "enable_logging": "false"},
+            json={"text": "[whispers] Come closer. [long pause] Now run!", "model_id": model},
+        ).json()
+
+    v3 = body("eleven_v3")
+    spoken_v3 = "".join(v3["normalized_alignment"]["characters"])
+    assert "whispers" not in spoken_v3 and "pause" not in spoken_v3
+    other = body("eleven_multilingual_v2")
+    assert "whispers" in "".join(other["normalized_alignment"]["characters"])
+    assert "".join(v3["alignment"]["characters"]).startswith("[whispers]")
+
+
+def test_text_normalization_switch(client: TestClient) -> None:
+    def normalized(mode: str) -> str:
+        body = client.post(
+            f"/v1/text-to-speech/{RMS}/with-timestamps",
+            params={"enable_logging": "false"},
+            json={"text": "Call 555-0100 at 14:30.", "apply_text_normalization": mode},
+        ).json()
+        return "".join(body["normalized_alignment"]["characters"])
+
+    assert "fourteen thirty" in normalized("on")
+    assert "14:30" in normalized("off")
