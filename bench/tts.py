@@ -54,10 +54,10 @@ async def ttfb(http: httpx.AsyncClient, voice: str, model: str, text: str = SHOR
         json={"text": text, "model_id": model},
     ) as response:
         response.raise_for_status()
-        async for _ in response.aiter_raw():
-            first = time.perf_counter() - start
-            break
-        async for _ in response.aiter_raw():
+        chunks = response.aiter_raw()
+        await anext(chunks)
+        first = time.perf_counter() - start
+        async for _ in chunks:
             pass
     return first
 

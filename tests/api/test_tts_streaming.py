@@ -153,3 +153,35 @@ def test_text_normalization_switch(client: TestClient) -> None:
 
     assert "fourteen thirty" in normalized("on")
     assert "14:30" in normalized("off")
+
+
+def test_multilingual_tier_speaks_other_languages_with_a_capable_engine(client: TestClient) -> None:
+    def speak(model: str, language: str | None) -> bytes:
+        body = {"text": "Guten Morgen, wie geht es Ihnen?", "model_id": model}
+        if language:
+            body["language_code"] = language
+        response = client.post(
+            f"/v1/text-to-speech/{premade_voice_id('flite', 'slt')}",
+            params={"output_format": "pcm_16000", "enable_logging": "false"},
+            json=body,
+        )
+        assert response.status_code == 200, response.text
+        return response.content
+
+    english = speak("eleven_multilingual_v2", None)
+    german = speak("eleven_multilingual_v2", "de")
+    assert german != english  # rendered by an engine that speaks German, not flite's English
+    assert speak("eleven_multilingual_v2", "en") == english
+
+
+def test_model_engines_setting_restricts_a_tier(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from chorus.api.app import create_app
+    from tests.conftest import ADMIN_KEY, make_settings
+
+    settings = make_settings(tmp_path / "data", model_engines={"eleven_flash_v2_5": ["espeak-ng"]})
+    with TestClient(create_app(settings), headers={"xi-api-key": ADMIN_KEY}) as restricted:
+        refused = restricted.post(f"/v1/text-to-speech/{RMS}", json={"text": "hi", "model_id": "eleven_flash_v2_5"})
+        assert refused.status_code == 400 and refused.json()["detail"]["status"] == "voice_not_supported_by_model"
+        assert restricted.post(f"/v1/text-to-speech/{IVY}", json={"text": "hi", "model_id": "eleven_flash_v2_5"}).status_code == 200
+        flash = next(m for m in restricted.get("/v1/models").json() if m["model_id"] == "eleven_flash_v2_5")
+        assert len(flash["languages"]) > 50  # eSpeak NG's languages, not flite's English only

@@ -67,3 +67,31 @@ def test_tts_in_process(env: dict[str, str], tmp_path: Path) -> None:
     assert wav.read_bytes()[:4] == b"RIFF"
     unknown = CliRunner().invoke(app, ["tts", "x", "-v", "Nobody", "-o", str(out)], env=env)
     assert unknown.exit_code == 1 and "no voice named" in unknown.output
+
+
+def test_tts_to_stdout_and_listings(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    piped = runner.invoke(app, ["tts", "Piped audio.", "-o", "-", "-f", "pcm_16000"], env=env)
+    assert piped.exit_code == 0
+    assert len(piped.stdout_bytes) > 16000  # raw PCM on stdout
+    voices = runner.invoke(app, ["voices"], env=env)
+    assert voices.exit_code == 0 and "Rowan" in voices.output and "flite" in voices.output
+    assert "Rowan" in runner.invoke(app, ["tts", "--list-voices"], env=env).output
+    models = runner.invoke(app, ["tts", "--list-models"], env=env).output
+    assert "eleven_multilingual_v2" in models and "chorus_flite" in models
+    assert runner.invoke(app, ["tts"], env=env).exit_code == 1
+
+
+def test_tts_through_a_server(live_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import ADMIN_KEY
+
+    out = tmp_path / "remote.mp3"
+    result = CliRunner().invoke(
+        app,
+        ["tts", "Spoken by the server.", "-v", "Sally", "-o", str(out), "--server", live_server.url, "--api-key", ADMIN_KEY],
+    )
+    assert result.exit_code == 0, result.output
+    with av.open(io.BytesIO(out.read_bytes())) as container:
+        assert container.streams.audio[0].codec_context.name.startswith("mp3")
+    bad = CliRunner().invoke(app, ["tts", "x", "--server", live_server.url, "--api-key", "sk_bad"])
+    assert bad.exit_code == 1 and "401" in bad.output

@@ -16,9 +16,9 @@ async def render_whole(job: SynthesisJob, fmt: OutputFormat) -> tuple[bytes, Cha
     parts: list[bytes] = []
     alignment, normalized = CharAlignment(), CharAlignment()
     try:
-        async with aclosing(job.chunks()) as chunks:
-            async for chunk in chunks:
-                parts.append(encoder.feed(chunk.pcm))
+        async with aclosing(job.chunks(encoder.feed)) as chunks:
+            async for chunk, data in chunks:
+                parts.append(data)
                 alignment.extend(chunk.alignment)
                 normalized.extend(chunk.normalized_alignment)
         parts.append(encoder.flush())

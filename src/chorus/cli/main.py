@@ -138,46 +138,104 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="key_id or name of the k
     typer.echo(f"revoked {revoked.id} ({revoked.name})")
 
 
+def _remote_options() -> tuple[str | None, str | None]:
+    return os.environ.get("CHORUS_SERVER"), os.environ.get("ELEVENLABS_API_KEY") or os.environ.get(
+        "CHORUS_API_KEY"
+    )
+
+
 @app.command()
 def tts(
-    text: Annotated[str, typer.Argument(help="Text to speak ('-' reads standard input).")],
+    text: Annotated[str | None, typer.Argument(help="Text to speak ('-' reads standard input).")] = None,
     voice: Annotated[str | None, typer.Option("-v", "--voice", help="Voice id or name.")] = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output file ('-' for stdout).")] = Path(
-        "out.mp3"
-    ),
+    output: Annotated[
+        str, typer.Option("-o", "--output", help="Output file, or '-' for stdout.")
+    ] = "out.mp3",
     model: Annotated[str, typer.Option("-m", "--model", help="Model id.")] = "eleven_multilingual_v2",
     output_format: Annotated[
         str | None, typer.Option("-f", "--format", help="ElevenLabs output format (default from extension).")
     ] = None,
     server: Annotated[
-        str | None, typer.Option(help="Use a running server at this URL instead of speaking in process.")
+        str | None,
+        typer.Option(help="Use a running server at this URL (or CHORUS_SERVER) instead of in process."),
+    ] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key for --server (or ELEVENLABS_API_KEY).")] = None,
+    list_voices: Annotated[bool, typer.Option("--list-voices", help="List voices and exit.")] = False,
+    list_models: Annotated[bool, typer.Option("--list-models", help="List TTS models and exit.")] = False,
+) -> None:
+    """Speak TEXT, streaming audio to a file or stdout as it is synthesised."""
+    from chorus.cli import speak as speaking
+
+    env_server, env_key = _remote_options()
+    server, api_key = server or env_server, api_key or env_key
+    try:
+        if list_voices:
+            _print_voices(speaking.list_voices(_settings(), server, api_key))
+            return
+        if list_models:
+            for m in speaking.list_models(_settings(), server, api_key):
+                languages = ",".join(lang["language_id"] for lang in m["languages"][:8])
+                more = "..." if len(m["languages"]) > 8 else ""
+                typer.echo(f"{m['model_id']:26} {m['name']:26} {languages}{more}")
+            return
+        if text is None:
+            raise speaking.CliError("give the text to speak (or --list-voices / --list-models)")
+        if text == "-":
+            text = sys.stdin.read()
+        fmt_name = output_format or _format_for(Path(output))
+        if output == "-":
+            stream = sys.stdout.buffer
+
+            def sink(data: bytes) -> None:
+                stream.write(data)
+                stream.flush()
+
+            speaking.speak(_settings(), text=text, voice=voice, model=model, output_format=fmt_name,
+                           server=server, api_key=api_key, sink=sink)  # fmt: skip
+            return
+        path = Path(output)
+        size = 0
+        with path.open("wb") as handle:
+
+            def sink(data: bytes) -> None:
+                nonlocal size
+                handle.write(data)
+                handle.flush()
+                size += len(data)
+
+            speaking.speak(_settings(), text=text, voice=voice, model=model, output_format=fmt_name,
+                           server=server, api_key=api_key, sink=sink)  # fmt: skip
+        typer.echo(f"wrote {size} bytes to {path}", err=True)
+    except (speaking.CliError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def voices(
+    server: Annotated[
+        str | None, typer.Option(help="List a running server's voices (or CHORUS_SERVER).")
     ] = None,
     api_key: Annotated[str | None, typer.Option(help="API key for --server (or ELEVENLABS_API_KEY).")] = None,
 ) -> None:
-    """Speak TEXT to a file, in process (or through a running server with --server)."""
-    from chorus.cli.speak import speak
+    """List the voices (id, name, gender, accent, engine)."""
+    from chorus.cli import speak as speaking
 
-    if text == "-":
-        text = sys.stdin.read()
+    env_server, env_key = _remote_options()
     try:
-        audio = speak(
-            _settings(),
-            text=text,
-            voice=voice,
-            model=model,
-            output_format=output_format or _format_for(output),
-            server=server,
-            api_key=api_key or os.environ.get("ELEVENLABS_API_KEY") or os.environ.get("CHORUS_API_KEY"),
-        )
-    except Exception as exc:  # the CLI reports, never dumps a traceback
+        _print_voices(speaking.list_voices(_settings(), server or env_server, api_key or env_key))
+    except speaking.CliError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    if str(output) == "-":
-        sys.stdout.buffer.write(audio)
-        sys.stdout.buffer.flush()
-    else:
-        output.write_bytes(audio)
-        typer.echo(f"wrote {len(audio)} bytes to {output}", err=True)
+
+
+def _print_voices(rows: list[dict]) -> None:  # type: ignore[type-arg]
+    for v in rows:
+        labels = v.get("labels") or {}
+        typer.echo(
+            f"{v['voice_id']:22} {v['name']:12} {labels.get('gender', ''):7} {labels.get('accent', ''):12} "
+            f"{v.get('engine', '')}"
+        )
 
 
 def _format_for(path: Path) -> str:

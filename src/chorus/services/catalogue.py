@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chorus.config import Settings
 from chorus.engines.registry import EngineRegistry
@@ -94,7 +94,12 @@ class ModelCatalogue:
     def __init__(self, settings: Settings, engines: EngineRegistry) -> None:
         self._settings = settings
         self._engines = engines
-        self._specs: dict[str, ModelSpec] = {m.model_id: m for m in TIERS}
+        self._specs: dict[str, ModelSpec] = {
+            m.model_id: replace(m, engines=tuple(settings.model_engines[m.model_id]))
+            if m.model_id in settings.model_engines
+            else m
+            for m in TIERS
+        }
         for engine_name, spec in ENGINE_MODELS.items():
             if engine_name in settings.engines:
                 self._specs[spec.model_id] = spec

@@ -7,6 +7,7 @@ text. Encoding is not done here: the edge encodes once, in the format the client
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -41,6 +42,8 @@ class RenderPlan:
     normalization: Literal["auto", "on", "off"] = "auto"
     audio_tags: bool = False
     ssml: bool = True
+    # Synthesise the first clause on its own so the first audio leaves sooner (latency over prosody).
+    early_first_chunk: bool = False
 
 
 @dataclass
@@ -72,6 +75,7 @@ class _Renderer:
         self.format = plan.engine.output_format()
         self.clock = 0.0
         self.prosody = Prosody()
+        self.spoken = False
         self.chain = EffectChain(
             self.format.sample_rate, _effect_settings(plan.settings, self.prosody), plan.seed or 0
         )
@@ -133,46 +137,59 @@ class _Renderer:
             style=float(plan.settings.get("style", 0.0)),
             seed=plan.seed,
         )
-        piece_t0 = self.clock
+        bounds = [0, len(norm.text)]
+        if plan.early_first_chunk and not self.spoken:
+            split = first_clause_end(norm.text)
+            if split:
+                bounds = [0, split, len(norm.text)]
+        self.spoken = self.spoken or bool(norm.text.strip())
         norm_cursor, orig_cursor = 0, orig_start
-        chunks = plan.engine.synthesize(request) if norm.text.strip() else iter(())
-        try:
-            # Each chunk is passed on as soon as the engine yields it: waiting for the next one to learn
-            # whether this is the last would cost a sentence of latency.
-            for raw in chunks:
-                if self.should_stop():
-                    return
-                duration = len(raw.pcm) / 2 / self.format.sample_rate
-                t0, t1 = self.clock, self.clock + duration
-                norm_end = max(raw.text_end, norm_cursor)
-                words = [
-                    TimedSpan(w.char_start, w.char_end, piece_t0 + w.start_s, piece_t0 + w.end_s)
-                    for w in raw.words
-                ]
-                normalized = align_characters(norm.text, norm_cursor, norm_end, words, t0, t1)
-                if whole_span:
-                    orig_words = [TimedSpan(orig_start, orig_end, t0, t1)]
-                    orig_end_here = orig_end
-                else:
-                    orig_words = merge_by_original(
-                        [
-                            TimedSpan(
-                                *_shift(norm.to_original(w.start, w.end), orig_start), w.start_s, w.end_s
-                            )
-                            for w in words
-                        ]
-                    )
-                    orig_end_here = (
-                        orig_start + norm.to_original(norm_cursor, norm_end)[1] if norm_end else orig_start
-                    )
-                orig_end_here = min(max(orig_end_here, orig_cursor), orig_end)
-                alignment = align_characters(plan.text, orig_cursor, orig_end_here, orig_words, t0, t1)
-                norm_cursor, orig_cursor = norm_end, orig_end_here
-                yield self._chunk(self.chain.process(raw.pcm), alignment, normalized)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+        for sub_start, sub_end in zip(bounds, bounds[1:], strict=False):
+            sub = norm.text[sub_start:sub_end]
+            if not sub.strip():
+                continue
+            piece_t0 = self.clock
+            chunks = plan.engine.synthesize(replace(request, text=sub))
+            try:
+                # Each chunk is passed on as soon as the engine yields it: waiting for the next one to
+                # learn whether this is the last would cost a sentence of latency.
+                for raw in chunks:
+                    if self.should_stop():
+                        return
+                    duration = len(raw.pcm) / 2 / self.format.sample_rate
+                    t0, t1 = self.clock, self.clock + duration
+                    norm_end = max(sub_start + raw.text_end, norm_cursor)
+                    words = [
+                        TimedSpan(
+                            sub_start + w.char_start,
+                            sub_start + w.char_end,
+                            piece_t0 + w.start_s,
+                            piece_t0 + w.end_s,
+                        )
+                        for w in raw.words
+                    ]
+                    normalized = align_characters(norm.text, norm_cursor, norm_end, words, t0, t1)
+                    if whole_span:
+                        orig_words = [TimedSpan(orig_start, orig_end, t0, t1)]
+                        orig_end_here = orig_end
+                    else:
+                        orig_words = merge_by_original(
+                            [
+                                TimedSpan(
+                                    *_shift(norm.to_original(w.start, w.end), orig_start), w.start_s, w.end_s
+                                )
+                                for w in words
+                            ]
+                        )
+                        orig_end_here = orig_start + norm.to_original(norm_cursor, norm_end)[1]
+                    orig_end_here = min(max(orig_end_here, orig_cursor), orig_end)
+                    alignment = align_characters(plan.text, orig_cursor, orig_end_here, orig_words, t0, t1)
+                    norm_cursor, orig_cursor = norm_end, orig_end_here
+                    yield self._chunk(self.chain.process(raw.pcm), alignment, normalized)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
         if orig_cursor < orig_end or norm_cursor < len(norm.text):
             # Trailing characters the engine voiced no audio for (spaces, final punctuation, or text with
             # nothing to say) still get their times: zero length, at the end.
@@ -181,6 +198,23 @@ class _Renderer:
                 align_characters(plan.text, orig_cursor, orig_end, (), self.clock, self.clock),
                 align_characters(norm.text, norm_cursor, len(norm.text), (), self.clock, self.clock),
             )
+
+
+_CLAUSE = re.compile(r"[,;:\u2014]\s+")
+_SENTENCE = re.compile(r"[.!?]\s")
+
+
+def first_clause_end(text: str) -> int | None:
+    """Where the first clause of the first sentence ends (after its punctuation and space), if it has one.
+
+    Only splits inside the first sentence, and only when words remain on both sides.
+    """
+    sentence = _SENTENCE.search(text)
+    limit = sentence.start() if sentence else len(text)
+    clause = _CLAUSE.search(text, 0, limit)
+    if clause is None or not text[: clause.start()].strip() or not text[clause.end() : limit].strip():
+        return None
+    return clause.end()
 
 
 def _shift(span: tuple[int, int], offset: int) -> tuple[int, int]:

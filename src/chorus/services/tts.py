@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from chorus.engines.base import PCMFormat
+from chorus.engines.base import PCMFormat, TTSEngine
 from chorus.engines.registry import EngineRegistry
 from chorus.errors import BadRequest, EngineMissing
 from chorus.services.accounts import Principal
@@ -73,8 +73,17 @@ class SynthesisJob:
         # Known before any audio so streamed responses can name it in their headers.
         self.history_item_id: str | None = uuid.uuid4().hex[:20] if request.enable_logging else None
 
-    def chunks(self) -> AsyncIterator[RenderedChunk]:
-        return iterate_in_thread(self._service.executor, lambda stop: render(self.plan, stop))
+    def chunks(self, encode: Callable[[bytes], bytes]) -> AsyncIterator[tuple[RenderedChunk, bytes]]:
+        """Rendered chunks with ``encode(chunk.pcm)``, both computed in a worker thread.
+
+        Encoding there (not on the event loop) lets streams encode in parallel and keeps the loop free.
+        """
+
+        def produce(stop: Callable[[], bool]) -> Iterator[tuple[RenderedChunk, bytes]]:
+            for chunk in render(self.plan, stop):
+                yield chunk, encode(chunk.pcm)
+
+        return iterate_in_thread(self._service.executor, produce)
 
     async def finish(
         self, audio: bytes, alignment: CharAlignment | None = None, normalized: CharAlignment | None = None
@@ -155,6 +164,25 @@ class TTSService:
         charge = await self.credits.charge(principal, len(text), model_id=spec.model_id, voice_id=voice_id)
         return SynthesisJob(self, principal, request, spec, resolved.voice, plan, charge)
 
+    def _for_language(self, engine: TTSEngine, voice: Voice, language: str) -> tuple[TTSEngine, str]:
+        """Keep the voice's engine if it speaks ``language``; else the closest voice of one that does.
+
+        The multilingual tiers promise every installed language: a flite voice asked for German
+        speaks through an eSpeak NG voice of the same gender instead of ignoring the language.
+        """
+        code = language.split("-")[0].split("_")[0].lower()
+        if code in engine.capabilities().languages:
+            return engine, voice.native_voice
+        gender = (voice.labels or {}).get("gender")
+        for candidate in self.engines.available():
+            if candidate is engine or code not in candidate.capabilities().languages:
+                continue
+            voices = candidate.voices()
+            match = next((v for v in voices if v.gender == gender), voices[0] if voices else None)
+            if match is not None:
+                return candidate, match.native_id
+        return engine, voice.native_voice
+
     def plan(self, spec: ModelSpec, resolved: ResolvedVoice, request: TTSInput) -> RenderPlan:
         voice = resolved.voice
         if spec.engines is not None and voice.engine not in spec.engines:
@@ -167,6 +195,10 @@ class TTSService:
         if engine is None or not engine.available():
             reason = engine.unavailable_reason() if engine else f"engine {voice.engine!r} is not configured"
             raise EngineMissing(f"The {voice.engine} engine is not available: {reason}")
+        native_voice = voice.native_voice
+        language = request.language_code
+        if language and spec.engines is None:
+            engine, native_voice = self._for_language(engine, voice, language)
         settings = merge_settings(resolved.settings, request.voice_settings)
         validate_settings(settings)
         normalization: Normalization = request.apply_text_normalization
@@ -176,11 +208,13 @@ class TTSService:
         return RenderPlan(
             text=request.text,
             engine=engine,
-            native_voice=voice.native_voice,
-            language=request.language_code,
+            native_voice=native_voice,
+            language=language,
             settings=settings,
             seed=request.seed,
             normalization=normalization,
             audio_tags=spec.model_id == "eleven_v3",
             ssml=request.enable_ssml_parsing,
+            early_first_chunk=spec.model_id == "eleven_flash_v2_5"
+            or (request.optimize_streaming_latency or 0) >= 1,
         )

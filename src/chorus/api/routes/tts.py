@@ -113,9 +113,8 @@ async def _stream(job: SynthesisJob, fmt: OutputFormat, timestamps: bool) -> Asy
     alignment, normalized = CharAlignment(), CharAlignment()
     completed = False
     try:
-        async with aclosing(job.chunks()) as chunks:
-            async for chunk in chunks:
-                data = encoder.feed(chunk.pcm)
+        async with aclosing(job.chunks(encoder.feed)) as chunks:
+            async for chunk, data in chunks:
                 sent.append(data)
                 if timestamps:
                     alignment.extend(chunk.alignment)

@@ -279,9 +279,8 @@ class StreamSession:
         sent: list[bytes] = []
         completed = False
         try:
-            async with aclosing(job.chunks()) as chunks:
-                async for chunk in chunks:
-                    data = encoder.feed(chunk.pcm)
+            async with aclosing(job.chunks(encoder.feed)) as chunks:
+                async for chunk, data in chunks:
                     sent.append(data)
                     if not data and not len(chunk.alignment):
                         continue
