@@ -59,3 +59,22 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -e "$extras"
   echo "$digest" > "$stamp"
 fi
+
+# The JavaScript SDK contract tests (tests/contract/js) need the official SDK from npm; they skip without it.
+if [ "$profile" = "test" ]; then
+  js_dir="tests/contract/js"
+  if command -v npm >/dev/null 2>&1; then
+    js_stamp="$js_dir/node_modules/.chorus-setup.stamp"
+    js_digest="$(sha256sum "$js_dir/package-lock.json" | cut -c1-16)"
+    if [ ! -d "$js_dir/node_modules" ] || [ ! -f "$js_stamp" ] || [ "$(cat "$js_stamp")" != "$js_digest" ]; then
+      echo "setup: installing JavaScript packages ($js_dir)"
+      if npm ci --no-audit --no-fund --loglevel=error --prefix "$js_dir" >/dev/null; then
+        echo "$js_digest" > "$js_stamp"
+      else
+        echo "setup: warning: npm ci failed in $js_dir; the JavaScript SDK contract tests will be skipped" >&2
+      fi
+    fi
+  else
+    echo "setup: npm not found; the JavaScript SDK contract tests will be skipped (install Node.js 18+ and npm)"
+  fi
+fi

@@ -20,10 +20,8 @@ Asking for phoneme events does not change the audio.
 
 from __future__ import annotations
 
-import _ctypes
 import contextlib
 import ctypes
-import os
 import re
 import threading
 import unicodedata
@@ -45,6 +43,7 @@ from chorus.engines.base import (
     libc,
     seeded_libc_rand,
 )
+from chorus.engines.private_library import PrivateLibrary
 
 ENGINE_NAME = "espeak-ng"
 INSTALL_HINT = (
@@ -162,15 +161,6 @@ class _ListedVoice:
     languages: tuple[tuple[int, str], ...]  # (priority, lowercase tag such as "en-us")
 
 
-class _Dladdr(ctypes.Structure):
-    _fields_ = [
-        ("dli_fname", ctypes.c_char_p),
-        ("dli_fbase", ctypes.c_void_p),
-        ("dli_sname", ctypes.c_char_p),
-        ("dli_saddr", ctypes.c_void_p),
-    ]
-
-
 class EspeakEngine:
     """eSpeak NG voices synthesised in process. Construction never raises; see :meth:`available`."""
 
@@ -192,8 +182,7 @@ class EspeakEngine:
         self._data_path = data_path.encode() if data_path else None
         self._lock = threading.Lock()
         self._reason: str | None = None
-        self._path: str | None = None
-        self._memfd: int | None = None
+        self._library: PrivateLibrary | None = None
         self._sample_rate = 22_050
         self._listed: tuple[_ListedVoice, ...] = ()
         self._frees_voice_list = False
@@ -204,37 +193,14 @@ class EspeakEngine:
         try:
             self._prepare(library)
         except (OSError, AttributeError, RuntimeError) as exc:
-            self._close_memfd()
+            if self._library is not None:
+                self._library.close()
             self._reason = f"espeak-ng engine unavailable: {exc}; {INSTALL_HINT}"
-
-    def __del__(self) -> None:
-        self._close_memfd()
-
-    def _close_memfd(self) -> None:
-        fd, self._memfd = getattr(self, "_memfd", None), None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
     # --- loading -------------------------------------------------------------------------------
 
     def _prepare(self, library: str) -> None:
-        real_path = _resolve_library(library)
-        self._path = real_path
-        with contextlib.suppress(OSError, AttributeError):
-            # An anonymous copy gets its own inode, so dlopen() maps a private instance that nobody
-            # else in the process shares. Kernels that forbid executable memfds fall back to the file.
-            fd = os.memfd_create("chorus-espeak-ng", os.MFD_CLOEXEC)
-            with open(real_path, "rb") as source:
-                os.write(fd, source.read())
-            self._memfd = fd
-            self._path = f"/proc/self/fd/{fd}"
-            try:
-                with self._instance():
-                    pass
-            except OSError:
-                self._close_memfd()
-                self._path = real_path
+        self._library = PrivateLibrary(library, "espeak_Initialize", _declare, "chorus-espeak-ng")
         with self._lock, seeded_libc_rand(0), self._instance() as lib:
             rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, self._data_path, _INITIALIZE_DONT_EXIT)
             if rate <= 0:
@@ -253,18 +219,10 @@ class EspeakEngine:
         if not self._listed:
             raise RuntimeError("espeak-ng lists no voices (is espeak-ng-data installed?)")
 
-    @contextlib.contextmanager
-    def _instance(self) -> Iterator[ctypes.CDLL]:
+    def _instance(self) -> contextlib.AbstractContextManager[ctypes.CDLL]:
         """A freshly loaded library instance, unloaded again (so its globals reset) on exit."""
-        assert self._path is not None
-        lib = ctypes.CDLL(self._path, mode=ctypes.RTLD_LOCAL)
-        handle = lib._handle
-        try:
-            _declare(lib)
-            yield lib
-        finally:
-            del lib
-            _ctypes.dlclose(handle)
+        assert self._library is not None
+        return self._library.instance()
 
     # --- TTSEngine ---------------------------------------------------------------------------
 
@@ -594,25 +552,6 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.espeak_ListVoices.argtypes = [c_void_p]
     lib.espeak_Terminate.restype = c_int
     lib.espeak_Terminate.argtypes = []
-
-
-def _resolve_library(library: str) -> str:
-    """The file behind a library name such as ``libespeak-ng.so.1`` (raises OSError when missing)."""
-    probe = ctypes.CDLL(library, mode=ctypes.RTLD_LOCAL)
-    handle = probe._handle
-    try:
-        if os.path.isabs(library):
-            return library
-        info = _Dladdr()
-        prototype = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(_Dladdr))
-        dladdr = prototype(("dladdr", libc()))
-        address = ctypes.cast(probe.espeak_Initialize, ctypes.c_void_p).value
-        if not dladdr(address, ctypes.byref(info)) or not info.dli_fname:
-            raise OSError(f"cannot locate the file behind {library}")
-        return os.path.realpath(info.dli_fname.decode())
-    finally:
-        del probe
-        _ctypes.dlclose(handle)
 
 
 def _primary_language(voice: _ListedVoice) -> str:

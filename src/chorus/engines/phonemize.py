@@ -18,18 +18,17 @@ milliseconds per call and makes the phonemes a pure function of (text, voice).
 
 from __future__ import annotations
 
-import _ctypes
 import contextlib
 import ctypes
 import functools
-import os
 import re
 import threading
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chorus.engines.base import EngineUnavailable, UnknownVoice
+from chorus.engines.private_library import PrivateLibrary
 
 INSTALL_HINT = (
     "install eSpeak NG with: apt-get install libespeak-ng1 espeak-ng-data (Debian/Ubuntu) "
@@ -83,41 +82,17 @@ class Phonemizer:
         """
         self._data_path = data_path.encode() if data_path else None
         self._lock = threading.Lock()
-        self._path: str | None = None
-        self._memfd: int | None = None
+        self._library: PrivateLibrary | None = None
         self._reason: str | None = None
         try:
             self._prepare(library)
         except (OSError, AttributeError, RuntimeError) as exc:
-            self._close_memfd()
+            if self._library is not None:
+                self._library.close()
             self._reason = f"eSpeak NG phonemizer unavailable: {exc}; {INSTALL_HINT}"
 
-    def __del__(self) -> None:
-        self._close_memfd()
-
-    def _close_memfd(self) -> None:
-        fd, self._memfd = getattr(self, "_memfd", None), None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
     def _prepare(self, library: str) -> None:
-        from chorus.engines.espeak import _resolve_library
-
-        real_path = _resolve_library(library)
-        self._path = real_path
-        with contextlib.suppress(OSError, AttributeError):
-            fd = os.memfd_create("chorus-phonemizer", os.MFD_CLOEXEC)
-            with open(real_path, "rb") as source:
-                os.write(fd, source.read())
-            self._memfd = fd
-            self._path = f"/proc/self/fd/{fd}"
-            try:
-                with self._instance():
-                    pass
-            except OSError:  # a kernel that refuses to map memfds executable: share the file
-                self._close_memfd()
-                self._path = real_path
+        self._library = PrivateLibrary(library, "espeak_Initialize", _declare, "chorus-phonemizer")
         with self._lock, self._instance() as lib:
             try:
                 if not self._initialize(lib):
@@ -128,17 +103,9 @@ class Phonemizer:
     def _initialize(self, lib: ctypes.CDLL) -> bool:
         return lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, self._data_path, _INITIALIZE_DONT_EXIT) > 0
 
-    @contextlib.contextmanager
-    def _instance(self) -> Iterator[ctypes.CDLL]:
-        assert self._path is not None
-        lib = ctypes.CDLL(self._path, mode=ctypes.RTLD_LOCAL)
-        handle = lib._handle
-        try:
-            _declare(lib)
-            yield lib
-        finally:
-            del lib
-            _ctypes.dlclose(handle)
+    def _instance(self) -> contextlib.AbstractContextManager[ctypes.CDLL]:
+        assert self._library is not None
+        return self._library.instance()
 
     def available(self) -> bool:
         return self._reason is None

@@ -56,6 +56,8 @@ async def get_user(services: ServicesDep, principal: UserReader) -> dict[str, An
     user = await services.accounts.get_user(principal.user_id)
     return {
         "user_id": user.id,
+        # Newer SDKs (JS 2.7x) require it; each Chorus user is its own workspace.
+        "workspace_id": user.id,
         "subscription": _subscription(user, await _voice_slots(services, principal)),
         "is_new_user": False,
         "can_use_delayed_payment_methods": False,
