@@ -36,6 +36,26 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}, {platform.system()}"
 
 
+def _spin(_: int) -> float:
+    start = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i * i
+    return time.perf_counter() - start
+
+
+def parallel_speedup() -> float:
+    """How many cores' worth of work two busy processes get here (2.0 on two real cores)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(_spin, range(2)))  # warm up both workers
+        serial = sum(_spin(0) for _ in range(2))
+        start = time.perf_counter()
+        list(pool.map(_spin, range(2)))
+        return serial / (time.perf_counter() - start)
+
+
 def today() -> str:
     return dt.date.today().isoformat()
 

@@ -180,8 +180,54 @@ def test_model_engines_setting_restricts_a_tier(tmp_path) -> None:  # type: igno
 
     settings = make_settings(tmp_path / "data", model_engines={"eleven_flash_v2_5": ["espeak-ng"]})
     with TestClient(create_app(settings), headers={"xi-api-key": ADMIN_KEY}) as restricted:
-        refused = restricted.post(f"/v1/text-to-speech/{RMS}", json={"text": "hi", "model_id": "eleven_flash_v2_5"})
-        assert refused.status_code == 400 and refused.json()["detail"]["status"] == "voice_not_supported_by_model"
-        assert restricted.post(f"/v1/text-to-speech/{IVY}", json={"text": "hi", "model_id": "eleven_flash_v2_5"}).status_code == 200
+        refused = restricted.post(
+            f"/v1/text-to-speech/{RMS}", json={"text": "hi", "model_id": "eleven_flash_v2_5"}
+        )
+        assert (
+            refused.status_code == 400
+            and refused.json()["detail"]["status"] == "voice_not_supported_by_model"
+        )
+        assert (
+            restricted.post(
+                f"/v1/text-to-speech/{IVY}", json={"text": "hi", "model_id": "eleven_flash_v2_5"}
+            ).status_code
+            == 200
+        )
         flash = next(m for m in restricted.get("/v1/models").json() if m["model_id"] == "eleven_flash_v2_5")
         assert len(flash["languages"]) > 50  # eSpeak NG's languages, not flite's English only
+
+
+def test_phoneme_tag_changes_pronunciation(client: TestClient) -> None:
+    def pcm(text: str) -> bytes:
+        return client.post(
+            f"/v1/text-to-speech/{RMS}",
+            params={"output_format": "pcm_16000", "enable_logging": "false"},
+            json={"text": text},
+        ).content
+
+    import numpy as np
+
+    from chorus.testing.asr import transcribe
+
+    plain = pcm("Say zorblax now.")
+    tagged = pcm('Say <phoneme alphabet="cmu-arpabet" ph="HH AH0 L OW1">zorblax</phoneme> now.')
+    assert plain != tagged
+    assert "hello" in transcribe(np.frombuffer(tagged, dtype="<i2"), 16000)
+    body = client.post(
+        f"/v1/text-to-speech/{RMS}/with-timestamps",
+        params={"enable_logging": "false"},
+        json={"text": 'Say <phoneme alphabet="ipa" ph="həˈloʊ">zorblax</phoneme> now.'},
+    ).json()
+    assert "".join(body["alignment"]["characters"]).startswith("Say <phoneme")
+
+
+def test_v3_emotion_tags_move_pitch(client: TestClient) -> None:
+    def pcm(text: str) -> bytes:
+        return client.post(
+            f"/v1/text-to-speech/{premade_voice_id('flite', 'slt')}",
+            params={"output_format": "pcm_16000", "enable_logging": "false"},
+            json={"text": text, "model_id": "eleven_v3"},
+        ).content
+
+    sentence = "I cannot believe we finally made it to the top of the mountain."
+    assert pcm(f"[excited] {sentence}") != pcm(sentence) != pcm(f"[sad] {sentence}")

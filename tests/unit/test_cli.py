@@ -88,7 +88,18 @@ def test_tts_through_a_server(live_server, tmp_path: Path) -> None:  # type: ign
     out = tmp_path / "remote.mp3"
     result = CliRunner().invoke(
         app,
-        ["tts", "Spoken by the server.", "-v", "Sally", "-o", str(out), "--server", live_server.url, "--api-key", ADMIN_KEY],
+        [
+            "tts",
+            "Spoken by the server.",
+            "-v",
+            "Sally",
+            "-o",
+            str(out),
+            "--server",
+            live_server.url,
+            "--api-key",
+            ADMIN_KEY,
+        ],
     )
     assert result.exit_code == 0, result.output
     with av.open(io.BytesIO(out.read_bytes())) as container:

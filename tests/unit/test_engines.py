@@ -508,3 +508,118 @@ def _no_thread_leaks() -> Iterator[None]:
     before = threading.active_count()
     yield
     assert threading.active_count() <= before
+
+
+# --- pitch and pitch range -----------------------------------------------------------------------
+
+PITCH_TEXT = "The quick brown fox jumps over the lazy dog. Good morning, everyone, and welcome back."
+
+
+def f0_track(pcm: bytes, sample_rate: int, fmin: float = 60.0, fmax: float = 450.0) -> np.ndarray:
+    """The F0 (Hz) of each voiced 10 ms frame, by YIN (de Cheveigné & Kawahara, 2002).
+
+    A frame is voiced when it is loud enough and its cumulative-mean-normalised difference dips
+    below 0.15 at some lag; the first such dip (refined to its minimum and interpolated) is the period.
+    """
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    max_lag = int(sample_rate / fmin) + 2
+    width = int(0.025 * sample_rate)
+    hop = int(0.01 * sample_rate)
+    size = width + max_lag
+    if len(x) < size:
+        return np.array([])
+    count = (len(x) - size) // hop + 1
+    frames = x[np.arange(size)[None, :] + hop * np.arange(count)[:, None]]
+    frames -= frames.mean(axis=1, keepdims=True)
+    head = frames[:, :width]
+    loudness = np.sqrt((head**2).mean(axis=1))
+    loud = loudness > 0.05 * np.percentile(loudness, 95)
+    # d(lag) = sum over the window of (x[j] - x[j + lag])^2, from running sums and one correlation.
+    n_fft = 1 << int(np.ceil(np.log2(size + width)))
+    cross = np.fft.irfft(np.fft.rfft(frames, n_fft) * np.conj(np.fft.rfft(head, n_fft)), n_fft)[:, :max_lag]
+    running = np.concatenate([np.zeros((count, 1)), np.cumsum(frames**2, axis=1)], axis=1)
+    lags = np.arange(max_lag)
+    diff = running[:, width : width + 1] + running[:, lags + width] - running[:, lags] - 2 * cross
+    cmnd = np.ones_like(diff)
+    cmnd[:, 1:] = diff[:, 1:] * lags[1:] / np.maximum(np.cumsum(diff[:, 1:], axis=1), 1e-12)
+    low = int(sample_rate / fmax)
+    f0: list[float] = []
+    for index in np.nonzero(loud)[0]:
+        curve = cmnd[index]
+        dips = np.nonzero(curve[low : max_lag - 1] < 0.15)[0]
+        if not dips.size:
+            continue
+        lag = int(dips[0]) + low
+        while lag + 2 < max_lag and curve[lag + 1] < curve[lag]:
+            lag += 1
+        before, at, after = curve[lag - 1], curve[lag], curve[lag + 1]
+        bend = before - 2 * at + after
+        shift = 0.5 * (before - after) / bend if abs(bend) > 1e-12 else 0.0
+        f0.append(sample_rate / (lag + max(-1.0, min(1.0, shift))))
+    return np.array(f0)
+
+
+def pitch_of(engine: TTSEngine, voice: str, **options: object) -> tuple[float, float]:
+    """Median F0 (Hz) and spread (standard deviation in semitones) of PITCH_TEXT."""
+    f0 = f0_track(speak(engine, PITCH_TEXT, voice, **options), engine.output_format().sample_rate)
+    assert len(f0) > 30, (voice, options)
+    median = float(np.median(f0))
+    return median, float(np.std(12 * np.log2(f0 / median)))
+
+
+def test_f0_tracker_measures_a_known_tone() -> None:
+    rate = 16_000
+    t = np.arange(rate) / rate
+    tone = np.sin(2 * np.pi * 150 * t) + 0.5 * np.sin(2 * np.pi * 300 * t) + 0.3 * np.sin(2 * np.pi * 450 * t)
+    f0 = f0_track((tone * 8000).astype("<i2").tobytes(), rate)
+    assert len(f0) > 80 and np.median(f0) == pytest.approx(150, rel=0.01)
+
+
+def test_pitch_raises_and_lowers_the_voice(engine: TTSEngine) -> None:
+    for voice in voice_ids(engine):
+        natural, _ = pitch_of(engine, voice)
+        higher, _ = pitch_of(engine, voice, pitch=1.3)
+        lower, _ = pitch_of(engine, voice, pitch=0.8)
+        assert higher > natural * 1.15, (voice, natural, higher)
+        assert lower < natural * 0.9, (voice, natural, lower)
+
+
+def test_pitch_range_narrows_and_widens_the_melody(engine: TTSEngine) -> None:
+    for voice in voice_ids(engine):
+        _, natural = pitch_of(engine, voice)
+        _, narrow = pitch_of(engine, voice, pitch_range=0.3)
+        _, wide = pitch_of(engine, voice, pitch_range=2.0)
+        assert narrow < natural * 0.9, (voice, natural, narrow)
+        assert wide > natural * 1.2, (voice, natural, wide)
+
+
+def test_pitch_changes_pitch_not_timing(engine: TTSEngine) -> None:
+    for voice in voice_ids(engine):
+        plain = timed(engine, SENTENCE, voice)
+        tagged = timed(engine, SENTENCE, voice, pitch=1.1, pitch_range=1.4)  # eleven_v3's [excited]
+        assert b"".join(c.pcm for c in plain) != b"".join(c.pcm for c in tagged), voice
+        plain_s = sum(c.duration_s for c in plain)
+        assert sum(c.duration_s for c in tagged) == pytest.approx(plain_s, rel=0.03), voice
+        assert [(w.char_start, w.char_end) for c in tagged for w in c.words] == [
+            (w.char_start, w.char_end) for c in plain for w in c.words
+        ]
+
+
+def test_pitch_settings_are_clamped_and_neutral_by_default(engine: TTSEngine) -> None:
+    voice = voice_ids(engine)[0]
+    default = speak(engine, SENTENCE, voice)
+    assert speak(engine, SENTENCE, voice, pitch=1.0, pitch_range=1.0) == default
+    assert speak(engine, SENTENCE, voice, pitch=float("nan"), pitch_range=float("nan")) == default
+    assert speak(engine, SENTENCE, voice, pitch=9.0) == speak(engine, SENTENCE, voice, pitch=2.0)
+    assert speak(engine, SENTENCE, voice, pitch=0.1) == speak(engine, SENTENCE, voice, pitch=0.5)
+    assert speak(engine, SENTENCE, voice, pitch_range=-1) == speak(engine, SENTENCE, voice, pitch_range=0.0)
+    tagged = speak(engine, SENTENCE, voice, pitch=0.92, pitch_range=0.7, seed=5)  # eleven_v3's [sad]
+    assert tagged == speak(engine, SENTENCE, voice, pitch=0.92, pitch_range=0.7, seed=5)
+
+
+def test_pitch_range_combines_with_stability(engine: TTSEngine) -> None:
+    voice = "slt" if engine.name == "flite" else "en-us+m1"  # (rms ignores stability, as before)
+    _, steady = pitch_of(engine, voice, stability=1.0)
+    _, steadier = pitch_of(engine, voice, stability=1.0, pitch_range=0.5)
+    _, lively = pitch_of(engine, voice, stability=0.0, pitch_range=1.5)
+    assert steadier < steady * 0.8 < lively, (steadier, steady, lively)

@@ -14,12 +14,17 @@ import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 # The speaking-rate multipliers an engine will honour; requests outside are clamped, not refused,
 # because the API layer already validates the documented 0.7..1.2 range.
 MIN_SPEED = 0.5
 MAX_SPEED = 2.0
+# Pitch multipliers (of the voice's mean F0, and of the F0 variation around it) an engine honours.
+MIN_PITCH = 0.5
+MAX_PITCH = 2.0
+MIN_PITCH_RANGE = 0.0
+MAX_PITCH_RANGE = 3.0
 
 # A sentence longer than this is split again at clause boundaries so the first chunk of audio is
 # ready quickly even for run-on text.
@@ -64,6 +69,12 @@ class SynthesisRequest:
     stability: float = 0.5  # 0..1, lower = more pitch variation; engines may ignore it
     style: float = 0.0
     seed: int | None = None
+    pitch: float = 1.0  # multiplier of the voice's mean F0 (clamped to 0.5..2.0)
+    pitch_range: float = 1.0  # multiplier of F0 variation around the mean (clamped to 0.0..3.0)
+    # Pronounce ``text`` (a word or a short phrase) with these phonemes instead of reading it; the
+    # audio is one chunk whose one word timing covers the whole text. See chorus.engines.phonemes.
+    phonemes: str | None = None
+    alphabet: Literal["ipa", "cmu-arpabet"] | None = None  # of ``phonemes``; guessed when None
 
 
 @dataclass(frozen=True)
@@ -163,6 +174,26 @@ def clamp_speed(speed: float) -> float:
     if not speed or speed != speed:  # 0 or NaN: fall back to the natural rate
         return 1.0
     return min(MAX_SPEED, max(MIN_SPEED, float(speed)))
+
+
+def clamp_pitch(pitch: float) -> float:
+    """The mean-F0 multiplier an engine should use for ``pitch`` (NaN or a non-number: 1.0)."""
+    return _clamp(pitch, MIN_PITCH, MAX_PITCH)
+
+
+def clamp_pitch_range(pitch_range: float) -> float:
+    """The F0-variation multiplier an engine should use for ``pitch_range`` (NaN or a non-number: 1.0)."""
+    return _clamp(pitch_range, MIN_PITCH_RANGE, MAX_PITCH_RANGE)
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return 1.0
+    if value != value:  # NaN
+        return 1.0
+    return min(high, max(low, value))
 
 
 # --- the C library's rand() -------------------------------------------------------------------
@@ -444,6 +475,46 @@ def _settle_words(raw: Iterable[RawWord], chunk_start_s: float, chunk_end_s: flo
         words.append(WordTiming(int(char_start), int(char_end), start, end))
         floor = end
     return tuple(words)
+
+
+def spoken_span(text: str) -> tuple[int, int]:
+    """Where the spoken part of ``text`` lies: without surrounding whitespace (``(0, 0)`` if blank)."""
+    stripped = text.strip()
+    if not stripped:
+        return 0, 0
+    start = len(text) - len(text.lstrip())
+    return start, start + len(stripped)
+
+
+def word_span(text: str) -> tuple[int, int]:
+    """:func:`spoken_span` without the punctuation around it, unless that leaves nothing."""
+    start, end = spoken_span(text)
+    inner_start, inner_end = start, end
+    while inner_start < inner_end and unicodedata.category(text[inner_start])[0] in "PS":
+        inner_start += 1
+    while inner_end > inner_start and unicodedata.category(text[inner_end - 1])[0] in "PS":
+        inner_end -= 1
+    return (inner_start, inner_end) if inner_start < inner_end else (start, end)
+
+
+def single_word_chunk(
+    text: str, fmt: PCMFormat, pcm: bytes, start_s: float, end_s: float
+) -> AudioChunk | None:
+    """The one chunk of a synthesis that spoke all of ``text`` as a single word (a ``phonemes`` request).
+
+    The chunk covers the spoken part of ``text``; its one word timing covers ``text`` without
+    surrounding punctuation and runs from ``start_s`` to ``end_s`` (kept inside the audio). Blank text
+    gets no word timing; no audio gives no chunk.
+    """
+    if not pcm:
+        return None
+    text_start, text_end = spoken_span(text)
+    duration_s = len(pcm) / fmt.bytes_per_second
+    words: tuple[WordTiming, ...] = ()
+    if text_end > text_start:
+        char_start, char_end = word_span(text)
+        words = _settle_words([(char_start, char_end, start_s, end_s)], 0.0, duration_s)
+    return AudioChunk(pcm, fmt, text_start, text_end, words)
 
 
 def chunks_by_sentence(

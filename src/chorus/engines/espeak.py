@@ -16,12 +16,25 @@ word's character position in the text it was given and its start in milliseconds
 (pauses included) tell where it stops. Positions are mapped back to the caller's text through the
 sentence's :class:`~chorus.engines.base.MappedText`; see :func:`_word_times` for eSpeak's quirks.
 Asking for phoneme events does not change the audio.
+
+Pitch uses eSpeak's own parameters, read back from the selected voice and scaled: ``espeakPITCH``
+(0..99, default 50) sets the base pitch through ``pitch_adjust_tab``, which is 2 ** ((value - 50) /
+50), so ``pitch`` p adds 50 * log2(p); ``espeakRANGE`` (0..99, default 50) multiplies the voice's
+pitch range (in Hz) by value / 50, and gets ``(1.5 - stability) * pitch_range * pitch`` times the
+voice's value, so that pitch moves the whole contour and pitch_range (with stability, as before)
+its spread. Both saturate at 99 (base pitch about x1.97, range about x2).
+
+Given phonemes (``SynthesisRequest.phonemes``) become eSpeak NG mnemonics (see
+:mod:`chorus.engines.phonemes`) spoken as ``[[...]]`` with ``espeakPHONEMES`` set, which is what turns
+on eSpeak's phoneme input (the ``espeak-ng`` program sets it by default, the library does not), in
+the request's voice and language.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import re
 import threading
 import unicodedata
@@ -39,10 +52,14 @@ from chorus.engines.base import (
     SynthesisRequest,
     UnknownVoice,
     chunks_by_sentence,
+    clamp_pitch,
+    clamp_pitch_range,
     clamp_speed,
     libc,
     seeded_libc_rand,
+    single_word_chunk,
 )
+from chorus.engines.phonemes import espeak_mnemonics
 from chorus.engines.private_library import PrivateLibrary
 
 ENGINE_NAME = "espeak-ng"
@@ -56,10 +73,13 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_PHONEME_EVENTS = 0x0001  # report each phoneme (pauses included) as an event
 _INITIALIZE_DONT_EXIT = 0x8000
 _CHARS_UTF8 = 1
+_PHONEMES = 0x100  # read [[...]] as phoneme mnemonics
 _ENDPAUSE = 0x1000  # keep the pause after the final clause, so sentences do not run together
 _POS_CHARACTER = 1
 _PARAM_RATE = 1
+_PARAM_PITCH = 3
 _PARAM_RANGE = 4
+_PARAM_MAX = 99  # espeak_SetParameter caps pitch and range here
 _EE_OK = 0
 # espeak_EVENT_TYPE
 _EVENT_LIST_TERMINATED = 0
@@ -152,6 +172,15 @@ class _Mark:
     length: int
     audio_ms: int
     pause: bool  # a pause phoneme ("_", "_:", "_!" ...)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """How to speak, as eSpeak parameters (the voice's own values are only known once it is selected)."""
+
+    wpm: int
+    range_factor: float  # times the voice's pitch range parameter
+    pitch: float = 1.0  # multiplier of the voice's base pitch
 
 
 @dataclass(frozen=True)
@@ -264,8 +293,10 @@ class EspeakEngine:
 
         ``native_voice`` is any eSpeak NG voice name, optionally with a variant ("en-us+f3"). A
         ``language`` hint that the voice does not speak switches to that language's voice while
-        keeping the variant. ``speed`` scales the words per minute, ``stability`` the pitch range.
-        An unavailable engine or unknown voice raises here, before any audio is produced.
+        keeping the variant. ``speed`` scales the words per minute, ``stability`` and
+        ``pitch_range`` the pitch range, ``pitch`` the base pitch. With ``phonemes`` the whole text is
+        spoken as one word with that pronunciation (unknown symbols dropped; if none is left, the text
+        is read as usual). An unavailable engine or unknown voice raises here, before any audio.
         """
         if self._reason is not None:
             raise EngineUnavailable(self._reason)
@@ -273,21 +304,41 @@ class EspeakEngine:
         wpm = round(DEFAULT_RATE_WPM * clamp_speed(request.speed))
         wpm = min(MAX_RATE_WPM, max(MIN_RATE_WPM, wpm))
         stability = min(1.0, max(0.0, float(request.stability)))
-        pitch_range = round(50 * (1.5 - stability))  # 0.5 → eSpeak's default of 50
-        return self._chunks(request.text, voice_name, wpm, pitch_range, request.seed)
+        # stability 0.5 keeps the voice's range (eSpeak's default of 50); pitch_range multiplies it.
+        range_factor = 1.5 - stability
+        spread = clamp_pitch_range(request.pitch_range)
+        pitch = clamp_pitch(request.pitch)
+        if spread != 1.0 or pitch != 1.0:
+            # The range is in Hz: scaling it by pitch too multiplies the whole contour by pitch.
+            range_factor *= spread * pitch
+        settings = _Settings(wpm, range_factor, pitch)
+        if request.phonemes is not None:
+            mnemonics = espeak_mnemonics(request.phonemes, request.alphabet)
+            if mnemonics:
+                return self._phoneme_chunks(request.text, voice_name, settings, mnemonics, request.seed)
+        return self._chunks(request.text, voice_name, settings, request.seed)
 
     def _chunks(
-        self, text: str, voice_name: bytes, wpm: int, pitch_range: int, seed: int | None
+        self, text: str, voice_name: bytes, settings: _Settings, seed: int | None
     ) -> Iterator[AudioChunk]:
         def render(sentence: MappedText) -> tuple[bytes, list[RawWord]]:
             # eSpeak counts positions in characters of what it is given; characters that cannot be
             # encoded (lone surrogates) are removed first so that its count and ours agree.
             sentence = sentence.sub(_UNENCODABLE, "")
-            pcm, marks = self._synthesize_one(sentence.text, voice_name, wpm, pitch_range, seed)
+            pcm, marks = self._synthesize_one(sentence.text, voice_name, settings, seed)
             duration_s = len(pcm) / (2 * self._sample_rate)
             return pcm, _word_times(marks, sentence, duration_s) if pcm else []
 
         return chunks_by_sentence(text, self.output_format(), render)
+
+    def _phoneme_chunks(
+        self, text: str, voice_name: bytes, settings: _Settings, mnemonics: str, seed: int | None
+    ) -> Iterator[AudioChunk]:
+        pcm, marks = self._synthesize_one(f"[[{mnemonics}]]", voice_name, settings, seed, phonemes=True)
+        start_s, end_s = _voiced_time(marks, len(pcm) / (2 * self._sample_rate))
+        chunk = single_word_chunk(text, self.output_format(), pcm, start_s, end_s)
+        if chunk is not None:
+            yield chunk
 
     # --- voices and languages ------------------------------------------------------------------
 
@@ -346,7 +397,7 @@ class EspeakEngine:
         return 0  # 0 = carry on
 
     def _synthesize_one(
-        self, text: str, voice: bytes, wpm: int, pitch_range: int, seed: int | None
+        self, text: str, voice: bytes, settings: _Settings, seed: int | None, *, phonemes: bool = False
     ) -> tuple[bytes, list[_Mark]]:
         data = text.encode("utf-8", "ignore")
         with self._lock, seeded_libc_rand(seed), self._instance() as lib:
@@ -361,11 +412,14 @@ class EspeakEngine:
                 lib.espeak_SetSynthCallback(self._callback)
                 if lib.espeak_SetVoiceByName(voice) != _EE_OK:
                     raise UnknownVoice(f"espeak-ng could not select voice {voice.decode()!r}")
-                lib.espeak_SetParameter(_PARAM_RATE, wpm, 0)
-                lib.espeak_SetParameter(_PARAM_RANGE, pitch_range, 0)
-                status = lib.espeak_Synth(
-                    data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE, None, None
-                )
+                lib.espeak_SetParameter(_PARAM_RATE, settings.wpm, 0)
+                voice_range = lib.espeak_GetParameter(_PARAM_RANGE, 1)
+                lib.espeak_SetParameter(_PARAM_RANGE, _scaled_range(voice_range, settings.range_factor), 0)
+                if settings.pitch != 1.0:
+                    voice_pitch = lib.espeak_GetParameter(_PARAM_PITCH, 1)
+                    lib.espeak_SetParameter(_PARAM_PITCH, _scaled_pitch(voice_pitch, settings.pitch), 0)
+                flags = _CHARS_UTF8 | _ENDPAUSE | (_PHONEMES if phonemes else 0)
+                status = lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, flags, None, None)
                 if status != _EE_OK:
                     raise RuntimeError(f"espeak_Synth failed with status {status}")
                 if self._frees_voice_list:
@@ -378,6 +432,35 @@ class EspeakEngine:
             pcm, self._sink = b"".join(self._sink), []
             marks, self._marks = self._marks, []
         return pcm, marks
+
+
+def _scaled_range(voice_range: int, factor: float) -> int:
+    """eSpeak's range parameter for ``factor`` times the voice's ``voice_range``."""
+    return min(_PARAM_MAX, max(0, round(voice_range * factor)))
+
+
+def _scaled_pitch(voice_pitch: int, pitch: float) -> int:
+    """eSpeak's pitch parameter for ``pitch`` times the voice's base pitch (2 ** ((value - 50) / 50))."""
+    return min(_PARAM_MAX, max(0, round(voice_pitch + 50 * math.log2(pitch))))
+
+
+def _voiced_time(marks: list[_Mark], duration_s: float) -> tuple[float, float]:
+    """From the first sounding phoneme to the pause (or end) after the last one, in seconds."""
+    start_s: float | None = None
+    end_s = duration_s
+    voiced_at = -1
+    for index, mark in enumerate(marks):
+        if mark.type == _EVENT_PHONEME and not mark.pause:
+            if start_s is None:
+                start_s = mark.audio_ms / 1000
+            voiced_at = index
+    if voiced_at >= 0:
+        for mark in marks[voiced_at + 1 :]:
+            if mark.type in (_EVENT_PHONEME, _EVENT_WORD, _EVENT_END, _EVENT_MSG_TERMINATED):
+                end_s = mark.audio_ms / 1000
+                break
+    start = min(start_s or 0.0, duration_s)
+    return start, min(max(end_s, start), duration_s)
 
 
 _UNENCODABLE = re.compile("[\ud800-\udfff]")
@@ -537,6 +620,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.espeak_SetVoiceByName.argtypes = [c_char_p]
     lib.espeak_SetParameter.restype = c_int
     lib.espeak_SetParameter.argtypes = [c_int, c_int, c_int]
+    lib.espeak_GetParameter.restype = c_int
+    lib.espeak_GetParameter.argtypes = [c_int, c_int]
     lib.espeak_Synth.restype = c_int
     lib.espeak_Synth.argtypes = [
         c_void_p,

@@ -14,12 +14,32 @@ uses for its noise excitation; those voices therefore synthesise under the proce
 Word timings are read from the synthesised utterance (Token, Word and Segment relations), see
 :func:`_word_times`, and mapped back to the caller's text through the transliterated sentence's
 :class:`~chorus.engines.base.MappedText`.
+
+Prosody is set per utterance, on the utterance's own copy of the voice features (as ``flite --setf``
+does on the voice): ``duration_stretch`` for speed, ``int_f0_target_mean`` and
+``int_f0_target_stddev`` for pitch. The clustergen vocoder maps its predicted F0 through
+``(f0 - db_mean) / db_stddev * stddev + mean`` and the diphone voice's intonation model (``us_f0_model``)
+places its targets at ``mean + z * stddev``, so multiplying both by ``pitch`` multiplies the whole F0
+contour by it, and ``pitch_range`` (times the spread ``stability`` asks for) scales the spread alone.
+The rms voice takes its F0 from a SPAM accent model instead, which ignores those features: its pitch
+and range are set through a per-utterance copy of its model, see :class:`_Spam`.
+
+Given phonemes (``SynthesisRequest.phonemes``) are spoken through Flite's own explicit-pronunciation
+hook: when the Token a word comes from carries a ``phones`` feature, lexical insertion
+(``default_lexical_insertion`` in cst_synth.c) takes that word's phones from it instead of the
+lexicon, then syllabifies and stresses them as it would a lexicon entry. So the utterance is built
+in two steps: the voice's tokenizer module runs on a one-word placeholder, the ``phones`` feature
+(Flite's lexicon phones, see :func:`chorus.engines.phonemes.flite_phones`) is set on that token, and
+``utt_synth_tokens`` runs the rest of the usual pipeline (text analysis, phrasing, lexical insertion,
+intonation, durations, waveform). Nothing shared is modified (no lexicon addenda), so no extra lock
+is needed, and "T AH0 M EY1 T OW2" comes out byte-identical to Flite reading "tomato".
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -38,10 +58,14 @@ from chorus.engines.base import (
     SynthesisRequest,
     UnknownVoice,
     chunks_by_sentence,
+    clamp_pitch,
+    clamp_pitch_range,
     clamp_speed,
     seeded_libc_rand,
+    single_word_chunk,
     speakable_ascii,
 )
+from chorus.engines.phonemes import ARPABET_CONSONANTS, ARPABET_VOWELS, flite_phones
 
 ENGINE_NAME = "flite"
 SAMPLE_RATE = 16_000
@@ -141,8 +165,126 @@ class _CgDbHead(ctypes.Structure):
     ]
 
 
+_FloatRows = ctypes.POINTER(ctypes.POINTER(ctypes.c_float))
+
+
+class _CgDb(ctypes.Structure):
+    # All of cst_cg_db as Flite 2.2 declares it (cst_cg.h), to copy it and change the copy.
+    _fields_ = [
+        *_CgDbHead._fields_,
+        ("num_f0_models", ctypes.c_int),
+        ("f0_trees", ctypes.c_void_p),
+        ("num_param_models", ctypes.c_int),
+        ("param_trees", ctypes.c_void_p),
+        ("spamf0_accent_tree", ctypes.c_void_p),
+        ("spamf0_phrase_tree", ctypes.c_void_p),
+        ("num_channels", ctypes.c_void_p),
+        ("num_frames", ctypes.c_void_p),
+        ("model_vectors", ctypes.c_void_p),
+        ("num_channels_spamf0_accent", ctypes.c_int),
+        ("num_frames_spamf0_accent", ctypes.c_int),
+        ("spamf0_accent_vectors", _FloatRows),
+        ("model_min", ctypes.c_void_p),
+        ("model_range", ctypes.c_void_p),
+        ("qtable", ctypes.c_void_p),
+        ("model_shape", ctypes.c_int),
+        ("frame_advance", ctypes.c_float),
+        ("num_dur_models", ctypes.c_int),
+        ("dur_stats", ctypes.c_void_p),
+        ("dur_cart", ctypes.c_void_p),
+        ("phone_states", ctypes.c_void_p),
+        ("do_mlpg", ctypes.c_int),
+        ("dynwin", ctypes.c_void_p),
+        ("dynwinsize", ctypes.c_int),
+        ("mlsa_alpha", ctypes.c_float),
+        ("mlsa_beta", ctypes.c_float),
+        ("multimodel", ctypes.c_int),
+        ("mixed_excitation", ctypes.c_int),
+        ("ME_num", ctypes.c_int),
+        ("ME_order", ctypes.c_int),
+        ("me_h", ctypes.c_void_p),
+        ("spamf0", ctypes.c_int),
+        ("gain", ctypes.c_float),
+        ("phoneset", ctypes.c_void_p),
+        ("char_sym_map", ctypes.c_void_p),
+        ("sym_phone_map", ctypes.c_void_p),
+        ("freeable", ctypes.c_int),
+    ]
+
+
+# Zeroed room after a copied cst_cg_db, for fields a later Flite may have appended.
+_CG_DB_SLACK = 512
+# Channels of a SPAM accent vector used by cst_spamf0(): 0 is the accent's peak (log F0), 2 its
+# amplitude (log F0), 6 its tilt.
+_SPAM_PEAK, _SPAM_AMPLITUDE, _SPAM_CHANNELS = 0, 2, 7
+
+
+@dataclass(frozen=True)
+class _Spam:
+    """A clustergen voice whose F0 comes from its SPAM accent model (cst_spamf0.c), not its F0 trees.
+
+    cst_spamf0() overwrites the F0 that honoured ``int_f0_target_*``: each syllable's log F0 is the
+    phrase tree's value plus an accent shape (peak, amplitude, tilt from ``spamf0_accent_vectors``),
+    exponentiated. So pitch and range are set on a per-utterance copy of the voice's cg_db (given to
+    the utterance as its ``cg_db`` feature; the voice's own is read-only) whose accent vectors have
+    ``ln(pitch)`` added to every peak (multiplying F0 by pitch) and peaks' spread and amplitudes
+    multiplied by ``pitch_range``.
+    """
+
+    db: int  # the voice's cst_cg_db *
+    rows: tuple[tuple[float, ...], ...]  # its accent vectors
+
+    def scaled(self, pitch: float, spread: float) -> tuple[ctypes.Array[ctypes.c_char], list[object]]:
+        """A copy of the cg_db with scaled accents, and the buffers it points into (keep them alive)."""
+        size = ctypes.sizeof(_CgDb)
+        buffer = ctypes.create_string_buffer(size + _CG_DB_SLACK)
+        ctypes.memmove(buffer, self.db, size)
+        copy = _CgDb.from_buffer(buffer)
+        copy.freeable = 0  # delete_cg_db() leaves a db alone unless it is marked freeable
+        mean_peak = sum(row[_SPAM_PEAK] for row in self.rows) / len(self.rows)
+        shift = math.log(pitch)
+        Row = ctypes.c_float * len(self.rows[0])
+        arrays = []
+        for row in self.rows:
+            values = list(row)
+            values[_SPAM_PEAK] = mean_peak + (row[_SPAM_PEAK] - mean_peak) * spread + shift
+            values[_SPAM_AMPLITUDE] = row[_SPAM_AMPLITUDE] * spread
+            arrays.append(Row(*values))
+        pointers = (ctypes.POINTER(ctypes.c_float) * len(arrays))(
+            *(ctypes.cast(array, ctypes.POINTER(ctypes.c_float)) for array in arrays)
+        )
+        copy.spamf0_accent_vectors = ctypes.cast(pointers, _FloatRows)
+        return buffer, [arrays, pointers]
+
+
 class _VoiceHead(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("features", ctypes.c_void_p)]
+
+
+class _LexiconHead(ctypes.Structure):
+    # The leading members of cst_lexicon (cst_lexicon.h).
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("num_entries", ctypes.c_int),
+        ("data", ctypes.c_void_p),
+        ("num_bytes", ctypes.c_int),
+        ("phone_table", ctypes.POINTER(ctypes.c_char_p)),
+    ]
+
+
+class _SynthModule(ctypes.Structure):
+    # cst_synth_module (cst_synth.h): a voice feature naming a hook, and the default if it is unset.
+    _fields_ = [("hookname", ctypes.c_char_p), ("defhook", ctypes.c_void_p)]
+
+
+# The phones Flite's CMU lexicon knows (its phone_table): used when a voice's table cannot be read.
+_CMU_LEXICON_PHONES = frozenset(
+    {p.lower() for p in ARPABET_CONSONANTS}
+    | {v.lower() + digit for v in ARPABET_VOWELS for digit in "01"}
+    | {"ax0"}
+)
+# The word the tokenizer is given when phonemes are spoken; its phones come from the token instead.
+_PLACEHOLDER = "word"
 
 
 @dataclass
@@ -151,7 +293,21 @@ class _LoadedVoice:
     handle: int  # cst_voice *
     lock: threading.Lock
     duration_stretch: float  # the voice's own default, which speed scales
-    f0_stddev: float | None  # natural pitch variation in Hz, which stability scales
+    f0_stddev: float | None  # natural pitch variation in Hz, which stability and pitch_range scale
+    f0_mean: float | None = None  # natural mean pitch in Hz, which pitch scales
+    phones: frozenset[str] = _CMU_LEXICON_PHONES  # what its lexicon accepts as phones
+    spam: _Spam | None = None  # set when its F0 comes from a SPAM accent model
+
+
+@dataclass(frozen=True)
+class _Prosody:
+    """Per-utterance settings; None leaves the voice's own value."""
+
+    stretch: float
+    f0_mean: float | None = None
+    f0_stddev: float | None = None
+    pitch: float = 1.0  # for voices with a SPAM accent model, which ignore the two above
+    spread: float = 1.0
 
 
 class FliteEngine:
@@ -228,16 +384,27 @@ class FliteEngine:
         features = _VoiceHead.from_address(handle).features
         stretch = fl.flite_get_param_float(features, b"duration_stretch", 1.0) or 1.0
         f0_stddev: float | None = fl.flite_get_param_float(features, b"int_f0_target_stddev", -1.0)
-        if f0_stddev is not None and f0_stddev <= 0:
-            f0_stddev = None
-            # Optional symbols: without them stability simply has no effect on clustergen voices.
-            has_cg_db = hasattr(fl, "flite_get_param_val") and hasattr(fl, "val_cg_db")
-            cg_db = fl.flite_get_param_val(features, b"cg_db", None) if has_cg_db else None
-            if cg_db:
-                db = fl.val_cg_db(cg_db)
-                if db:
-                    f0_stddev = float(_CgDbHead.from_address(db).f0_stddev) or None
-        return _LoadedVoice(spec, handle, threading.Lock(), float(stretch), f0_stddev)
+        f0_mean: float | None = fl.flite_get_param_float(features, b"int_f0_target_mean", -1.0)
+        # Optional symbols: without them stability and pitch simply have no effect on clustergen voices.
+        has_param_val = hasattr(fl, "flite_get_param_val")
+        head = None
+        spam = None
+        cg_db = fl.flite_get_param_val(features, b"cg_db", None) if has_param_val else None
+        if cg_db and hasattr(fl, "val_cg_db"):
+            db = fl.val_cg_db(cg_db)
+            head = _CgDbHead.from_address(db) if db else None
+            if db and hasattr(fl, "cg_db_val"):
+                spam = _spam_model(db)
+        if (f0_stddev is None or f0_stddev <= 0) or (f0_mean is None or f0_mean <= 0):
+            if f0_stddev is None or f0_stddev <= 0:
+                f0_stddev = (float(head.f0_stddev) or None) if head is not None else None
+            if f0_mean is None or f0_mean <= 0:
+                f0_mean = (float(head.f0_mean) or None) if head is not None else None
+        phones = _CMU_LEXICON_PHONES
+        lexicon = fl.flite_get_param_val(features, b"lexicon", None) if has_param_val else None
+        if lexicon and hasattr(fl, "val_lexicon"):
+            phones = _phone_table(fl.val_lexicon(lexicon)) or phones
+        return _LoadedVoice(spec, handle, threading.Lock(), float(stretch), f0_stddev, f0_mean, phones, spam)
 
     # --- TTSEngine ---------------------------------------------------------------------------
 
@@ -270,8 +437,10 @@ class FliteEngine:
 
         Flite speaks English only: a language hint is ignored and text is transliterated to ASCII.
         ``speed`` scales the voice's duration model; ``stability`` scales its pitch variation (0.5
-        leaves the voice as recorded); ``seed`` seeds the clustergen noise excitation. An unavailable
-        engine or unknown voice raises here, before any audio is produced.
+        leaves the voice as recorded), ``pitch`` its mean pitch and ``pitch_range`` the variation;
+        ``seed`` seeds the clustergen noise excitation. With ``phonemes`` the whole text is spoken as
+        one word with that pronunciation (unknown symbols dropped; if none is left, the text is read
+        as usual). An unavailable engine or unknown voice raises here, before any audio is produced.
         """
         if self._reason is not None:
             raise EngineUnavailable(self._reason)
@@ -280,20 +449,33 @@ class FliteEngine:
             raise UnknownVoice(
                 f"flite has no voice {request.native_voice!r}; available: {', '.join(self._voices)}"
             )
-        stretch = loaded.duration_stretch / clamp_speed(request.speed)
-        f0_stddev = _scaled_f0_stddev(loaded.f0_stddev, request.stability)
-        return self._chunks(loaded, request.text, stretch, f0_stddev, request.seed)
+        prosody = _prosody(loaded, request)
+        if request.phonemes is not None:
+            phones = [p for p in flite_phones(request.phonemes, request.alphabet) if p in loaded.phones]
+            if phones:
+                return self._phoneme_chunks(loaded, request.text, " ".join(phones), prosody, request.seed)
+        return self._chunks(loaded, request.text, prosody, request.seed)
 
     def _chunks(
-        self, loaded: _LoadedVoice, text: str, stretch: float, f0_stddev: float | None, seed: int | None
+        self, loaded: _LoadedVoice, text: str, prosody: _Prosody, seed: int | None
     ) -> Iterator[AudioChunk]:
         def render(sentence: MappedText) -> tuple[bytes, list[RawWord]]:
             spoken = speakable_ascii(sentence)
             if not any(ch.isalnum() for ch in spoken.text):
                 return b"", []
-            return self._synthesize_one(loaded, spoken, stretch, f0_stddev, seed)
+            return self._synthesize_one(loaded, spoken, prosody, seed)
 
         return chunks_by_sentence(text, self.output_format(), render)
+
+    def _phoneme_chunks(
+        self, loaded: _LoadedVoice, text: str, phones: str, prosody: _Prosody, seed: int | None
+    ) -> Iterator[AudioChunk]:
+        pcm, words = self._synthesize_one(loaded, MappedText(_PLACEHOLDER), prosody, seed, phones)
+        start_s = min((word[2] for word in words), default=0.0)
+        end_s = max((word[3] for word in words), default=len(pcm) / self.output_format().bytes_per_second)
+        chunk = single_word_chunk(text, self.output_format(), pcm, start_s, end_s)
+        if chunk is not None:
+            yield chunk
 
     # --- one utterance -------------------------------------------------------------------------
 
@@ -301,19 +483,20 @@ class FliteEngine:
         self,
         loaded: _LoadedVoice,
         spoken: MappedText,
-        stretch: float,
-        f0_stddev: float | None,
+        prosody: _Prosody,
         seed: int | None,
+        phones: str | None = None,
     ) -> tuple[bytes, list[RawWord]]:
         with loaded.lock:
             if loaded.spec.clustergen:
                 with seeded_libc_rand(seed):
-                    return self._render(loaded, spoken, stretch, f0_stddev)
-            return self._render(loaded, spoken, stretch, f0_stddev)
+                    return self._render(loaded, spoken, prosody, phones)
+            return self._render(loaded, spoken, prosody, phones)
 
     def _render(
-        self, loaded: _LoadedVoice, spoken: MappedText, stretch: float, f0_stddev: float | None
+        self, loaded: _LoadedVoice, spoken: MappedText, prosody: _Prosody, phones: str | None = None
     ) -> tuple[bytes, list[RawWord]]:
+        """Synthesise ``spoken``; with ``phones``, ``spoken`` is one placeholder word said with them."""
         text = spoken.text
         fl = self._fl
         assert fl is not None
@@ -322,14 +505,34 @@ class FliteEngine:
         utt = fl.new_utterance()
         if not utt:
             raise MemoryError("flite could not allocate an utterance")
+        keep_alive: list[object] = []  # memory the utterance points into, until it is deleted
         try:
             fl.utt_set_input_text(utt, text.encode("ascii", "ignore"))
             fl.utt_init(utt, loaded.handle)
             features = _Utterance.from_address(utt).features
-            fl.flite_feat_set_float(features, b"duration_stretch", stretch)
-            if f0_stddev is not None:
-                fl.flite_feat_set_float(features, b"int_f0_target_stddev", f0_stddev)
-            if not fl.utt_synth(utt):
+            fl.flite_feat_set_float(features, b"duration_stretch", prosody.stretch)
+            if prosody.f0_mean is not None:
+                fl.flite_feat_set_float(features, b"int_f0_target_mean", prosody.f0_mean)
+            if prosody.f0_stddev is not None:
+                fl.flite_feat_set_float(features, b"int_f0_target_stddev", prosody.f0_stddev)
+            if loaded.spam is not None and (prosody.pitch != 1.0 or prosody.spread != 1.0):
+                db_copy, buffers = loaded.spam.scaled(prosody.pitch, prosody.spread)
+                keep_alive += [db_copy, buffers]
+                fl.flite_feat_set(features, b"cg_db", fl.cg_db_val(ctypes.addressof(db_copy)))
+            if phones is None:
+                done = fl.utt_synth(utt)
+            else:
+                # Tokenise as utt_synth() would, give the token its phones, then run the rest.
+                tokenizer = ctypes.cast(fl.default_tokenization, ctypes.c_void_p).value
+                module = _SynthModule(b"tokenizer_func", tokenizer)
+                fl.apply_synth_module(utt, ctypes.byref(module))
+                tokens = fl.utt_relation(utt, b"Token")
+                token = fl.relation_head(tokens) if tokens else None
+                if not token:
+                    raise RuntimeError("flite found no token to give phones to")
+                fl.item_set_string(token, b"phones", phones.encode("ascii"))
+                done = fl.utt_synth_tokens(utt)
+            if not done:
                 raise RuntimeError(f"flite failed to synthesise {text[:60]!r}")
             wave_ptr = fl.utt_wave(utt)
             if not wave_ptr:
@@ -345,6 +548,7 @@ class FliteEngine:
         finally:
             if utt:
                 fl.delete_utterance(utt)
+            keep_alive.clear()
 
 
 # From a word in the Token relation (a token's daughter) to its first and last phone.
@@ -410,6 +614,52 @@ def _end_time(fl: ctypes.CDLL, segment: int | None) -> float:
     return float(fl.item_feat_float(segment, b"end"))
 
 
+def _prosody(loaded: _LoadedVoice, request: SynthesisRequest) -> _Prosody:
+    """The utterance features ``request`` asks of ``loaded`` (None: leave the voice's own)."""
+    stretch = loaded.duration_stretch / clamp_speed(request.speed)
+    f0_stddev = _scaled_f0_stddev(loaded.f0_stddev, request.stability)
+    pitch = clamp_pitch(request.pitch)
+    spread = clamp_pitch_range(request.pitch_range)
+    f0_mean: float | None = None
+    if pitch != 1.0 and loaded.f0_mean is not None:
+        f0_mean = loaded.f0_mean * pitch
+    else:
+        pitch = 1.0  # a voice without a known mean keeps its pitch, spread included
+    if loaded.spam is not None:
+        # Its F0 ignores int_f0_target_* (and so stability, as it always has): see _Spam.
+        return _Prosody(stretch, None, f0_stddev, clamp_pitch(request.pitch), spread)
+    if (pitch != 1.0 or spread != 1.0) and loaded.f0_stddev is not None:
+        # Scaling the spread by pitch as well multiplies the whole contour by pitch.
+        f0_stddev = (loaded.f0_stddev if f0_stddev is None else f0_stddev) * spread * pitch
+    return _Prosody(stretch, f0_mean, f0_stddev)
+
+
+def _spam_model(db: int) -> _Spam | None:
+    """The SPAM accent model of the cst_cg_db at ``db``, if its voice uses one."""
+    head = _CgDb.from_address(db)
+    if not head.spamf0 or not head.spamf0_accent_vectors:
+        return None
+    count, channels = head.num_frames_spamf0_accent, head.num_channels_spamf0_accent
+    if count <= 0 or channels < _SPAM_CHANNELS:
+        return None
+    rows = tuple(tuple(head.spamf0_accent_vectors[i][c] for c in range(channels)) for i in range(count))
+    return _Spam(db, rows)
+
+
+def _phone_table(lexicon: int | None) -> frozenset[str]:
+    """The phones a cst_lexicon accepts (its NULL-terminated phone_table), or an empty set."""
+    if not lexicon:
+        return frozenset()
+    table = _LexiconHead.from_address(lexicon).phone_table
+    phones: set[str] = set()
+    if table:
+        index = 0
+        while index < 1000 and table[index]:
+            phones.add(table[index].decode("ascii", "replace"))
+            index += 1
+    return frozenset(phones)
+
+
 def _scaled_f0_stddev(natural: float | None, stability: float) -> float | None:
     """Pitch spread for ``stability``: 0 → 1.5 × natural, 0.5 → natural (unset), 1 → 0.5 × natural."""
     if natural is None or stability == 0.5:
@@ -469,8 +719,23 @@ def _declare(fl: ctypes.CDLL) -> None:
         function = getattr(fl, name)
         function.restype = restype
         function.argtypes = argtypes
-    with contextlib.suppress(AttributeError):  # only used to read clustergen pitch statistics
+    # Speaking given phones (cst_synth.h, cst_item.h); all exported by libflite 2.0 and later.
+    fl.apply_synth_module.restype = c_void_p
+    fl.apply_synth_module.argtypes = [c_void_p, ctypes.POINTER(_SynthModule)]
+    fl.utt_synth_tokens.restype = c_void_p
+    fl.utt_synth_tokens.argtypes = [c_void_p]
+    fl.item_set_string.restype = None
+    fl.item_set_string.argtypes = [c_void_p, c_char_p, c_char_p]
+    fl.default_tokenization  # noqa: B018 - only its address is used; fail at load time if missing
+    with contextlib.suppress(AttributeError):  # only used to read pitch statistics and the lexicon
         fl.flite_get_param_val.restype = c_void_p
         fl.flite_get_param_val.argtypes = [c_void_p, c_char_p, c_void_p]
         fl.val_cg_db.restype = c_void_p
         fl.val_cg_db.argtypes = [c_void_p]
+        fl.val_lexicon.restype = c_void_p
+        fl.val_lexicon.argtypes = [c_void_p]
+    with contextlib.suppress(AttributeError):  # only used to change pitch on SPAM-accent voices
+        fl.cg_db_val.restype = c_void_p
+        fl.cg_db_val.argtypes = [c_void_p]
+        fl.flite_feat_set.restype = None
+        fl.flite_feat_set.argtypes = [c_void_p, c_char_p, c_void_p]

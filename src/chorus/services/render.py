@@ -88,8 +88,9 @@ class _Renderer:
             if isinstance(piece, TextPiece):
                 yield from self._speak(piece.text, piece.orig_start, piece.orig_end)
             elif isinstance(piece, PhonemePiece):
-                # Engines speak the word itself until they accept phoneme input.
-                yield from self._speak(piece.text, piece.orig_start, piece.orig_end, whole_span=True)
+                yield from self._speak(
+                    piece.text, piece.orig_start, piece.orig_end, phonemes=(piece.phonemes, piece.alphabet)
+                )
             elif isinstance(piece, BreakPiece):
                 yield self._silence(min(piece.seconds, MAX_BREAK_SECONDS), piece.orig_start, piece.orig_end)
             elif isinstance(piece, StylePiece):
@@ -124,10 +125,13 @@ class _Renderer:
         return self._chunk(pcm, alignment, CharAlignment())
 
     def _speak(
-        self, text: str, orig_start: int, orig_end: int, whole_span: bool = False
+        self, text: str, orig_start: int, orig_end: int, phonemes: tuple[str, str] | None = None
     ) -> Iterator[RenderedChunk]:
+        """Speak ``text`` (``plan.text[orig_start:orig_end]``), or its given pronunciation."""
         plan = self.plan
-        norm = normalize(text, plan.language or "en", plan.normalization)
+        whole_span = phonemes is not None
+        # A word with a given pronunciation is not normalised: its phonemes say how to read it.
+        norm = normalize(text, plan.language or "en", "off" if whole_span else plan.normalization)
         request = SynthesisRequest(
             text=norm.text,
             native_voice=plan.native_voice,
@@ -136,9 +140,13 @@ class _Renderer:
             stability=float(plan.settings.get("stability", 0.5)),
             style=float(plan.settings.get("style", 0.0)),
             seed=plan.seed,
+            pitch=self.prosody.pitch,
+            pitch_range=self.prosody.pitch_range,
+            phonemes=phonemes[0] if phonemes else None,
+            alphabet=phonemes[1] if phonemes else None,  # type: ignore[arg-type]
         )
         bounds = [0, len(norm.text)]
-        if plan.early_first_chunk and not self.spoken:
+        if plan.early_first_chunk and not self.spoken and not whole_span:
             split = first_clause_end(norm.text)
             if split:
                 bounds = [0, split, len(norm.text)]
