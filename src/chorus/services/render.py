@@ -232,7 +232,3 @@ def _shift(span: tuple[int, int], offset: int) -> tuple[int, int]:
 def render(plan: RenderPlan, should_stop: Callable[[], bool] = lambda: False) -> Iterator[RenderedChunk]:
     """Synthesise ``plan`` chunk by chunk (blocking; run it in a worker thread)."""
     return _Renderer(plan, should_stop).run()
-
-
-def with_speed(plan: RenderPlan, speed: float) -> RenderPlan:
-    return replace(plan, settings={**plan.settings, "speed": speed})

@@ -51,12 +51,6 @@ def _headers(job: SynthesisJob) -> dict[str, str]:
     return headers
 
 
-async def _start(
-    services: ServicesDep, principal: Principal, voice_id: str, tts_input: TTSInput
-) -> SynthesisJob:
-    return await services.tts.start(principal, voice_id, tts_input)
-
-
 @router.post("/v1/text-to-speech/{voice_id}")
 async def convert(
     voice_id: str,
@@ -69,8 +63,8 @@ async def convert(
     output_format: OutputFormatName = "mp3_44100_128",
 ) -> Response:
     fmt = parse_output_format(output_format)
-    job = await _start(
-        services, principal, voice_id,
+    job = await services.tts.start(
+        principal, voice_id,
         _input(body, request, fmt, output_format, enable_logging, optimize_streaming_latency),
     )  # fmt: skip
     audio, _, _ = await render_whole(job, fmt)
@@ -90,8 +84,8 @@ async def convert_with_timestamps(
     output_format: OutputFormatName = "mp3_44100_128",
 ) -> Response:
     fmt = parse_output_format(output_format)
-    job = await _start(
-        services, principal, voice_id,
+    job = await services.tts.start(
+        principal, voice_id,
         _input(body, request, fmt, output_format, enable_logging, optimize_streaming_latency),
     )  # fmt: skip
     audio, alignment, normalized = await render_whole(job, fmt)
@@ -158,8 +152,8 @@ async def _streaming_route(
     timestamps: bool,
 ) -> StreamingResponse:
     fmt = parse_output_format(output_format)
-    job = await _start(
-        services, principal, voice_id, _input(body, request, fmt, output_format, enable_logging, latency)
+    job = await services.tts.start(
+        principal, voice_id, _input(body, request, fmt, output_format, enable_logging, latency)
     )
     media_type = "application/x-ndjson" if timestamps else fmt.media_type
     return StreamingResponse(_stream(job, fmt, timestamps), media_type=media_type, headers=_headers(job))
