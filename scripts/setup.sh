@@ -57,6 +57,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
   echo "setup: installing Python packages ($profile)"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip "setuptools<81" wheel
   .venv/bin/python -m pip install -q --disable-pip-version-check -e "$extras"
+  # Silero VAD's wheel carries the ONNX model Chorus runs on onnxruntime; its declared dependency on
+  # torch is only for its own Python API, which Chorus never imports, so it is installed without deps.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "silero-vad==6.2.3"
   echo "$digest" > "$stamp"
 fi
 

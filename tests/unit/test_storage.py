@@ -18,6 +18,7 @@ TABLES = {
     "user_voice_settings",
     "history_items",
     "usage_events",
+    "transcripts",
     "alembic_version",
 }
 

@@ -13,7 +13,7 @@ from chorus import __version__
 from chorus.api.deps import authenticate
 from chorus.api.errors import install_error_handlers
 from chorus.api.middleware import RequestIdMiddleware
-from chorus.api.routes import health, history, models, tts, tts_ws, user, voices
+from chorus.api.routes import health, history, models, stt, tts, tts_ws, user, voices
 from chorus.config import Settings
 from chorus.services.container import Services
 
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     api = APIRouter(dependencies=[Depends(authenticate)])
-    for module in (models, voices, tts, history, user):
+    for module in (models, voices, tts, stt, history, user):
         api.include_router(module.router)
     app.include_router(health.router)
     app.include_router(api)

@@ -12,6 +12,7 @@ from chorus.services.catalogue import ModelCatalogue
 from chorus.services.credits import CreditService
 from chorus.services.history import HistoryService
 from chorus.services.limits import ConcurrencyLimiter, RateLimiter
+from chorus.services.stt import STTService
 from chorus.services.tts import TTSService
 from chorus.services.usage import UsageService
 from chorus.services.voices import VoiceService
@@ -19,6 +20,16 @@ from chorus.storage.blobs import BlobStore
 from chorus.storage.db import Database
 
 log = logging.getLogger("chorus")
+
+
+def _build_stt_engine() -> object | None:
+    """The embedded recogniser; None (reported per request) when its packages are missing."""
+    try:
+        from chorus.stt.pocketsphinx_engine import PocketsphinxEngine
+    except ImportError as exc:
+        log.warning("speech to text unavailable: %s", exc)
+        return None
+    return PocketsphinxEngine()
 
 
 @dataclass
@@ -34,6 +45,7 @@ class Services:
     history: HistoryService
     usage: UsageService
     tts: TTSService
+    stt: STTService
     rate_limiter: RateLimiter
     concurrency: ConcurrencyLimiter
     # Set only on a first start without CHORUS_ADMIN_API_KEY: the admin key created then, shown once.
@@ -56,6 +68,7 @@ class Services:
         voices = VoiceService(db.sessions)
         await voices.sync_premade(engines.all_voices())
         history = HistoryService(db.sessions, blobs)
+        tts = TTSService(engines, catalogue, voices, credits, history)
         services = cls(
             settings=settings,
             db=db,
@@ -67,7 +80,8 @@ class Services:
             voices=voices,
             history=history,
             usage=UsageService(db.sessions),
-            tts=TTSService(engines, catalogue, voices, credits, history),
+            tts=tts,
+            stt=STTService(db.sessions, credits, settings, _build_stt_engine(), tts.executor),
             rate_limiter=RateLimiter(),
             concurrency=ConcurrencyLimiter(),
         )

@@ -114,3 +114,16 @@ class UsageEvent(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
     __table_args__ = (Index("ix_usage_user_created", "user_id", "created_at"),)
+
+
+class Transcript(Base):
+    """A speech-to-text result kept for ``GET /v1/speech-to-text/transcripts/{id}``."""
+
+    __tablename__ = "transcripts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[str] = mapped_column(String(40))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    audio_duration_secs: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)

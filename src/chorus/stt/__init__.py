@@ -1,0 +1,1 @@
+"""Speech to text: the engine contract (:mod:`chorus.stt.base`) and the embedded pocketsphinx engine."""

@@ -1,0 +1,247 @@
+"""Recogniser input: decode any audio or video container, resample to 16 kHz, normalise loudness.
+
+:func:`decode_any` reads whatever PyAV (FFmpeg) can open — WAV, FLAC, MP3, Ogg/Opus, AAC/M4A, WebM, MP4 or MKV
+with video — and returns the first audio stream as mono s16le at its own sample rate. :func:`to_16k` resamples
+with soxr; :func:`normalize_loudness` brings speech to a common level with a bounded gain. :func:`prepare`
+does the last two, which is what every engine wants before recognition.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import av
+import numpy as np
+
+from chorus.audio.decode import UndecodableAudio
+from chorus.errors import BadRequest
+
+__all__ = [
+    "DEFAULT_MAX_DURATION_S",
+    "TARGET_RATE",
+    "AudioTooLong",
+    "LevelTracker",
+    "Resampler16k",
+    "UndecodableAudio",
+    "decode_any",
+    "normalize_loudness",
+    "prepare",
+    "to_16k",
+]
+
+TARGET_RATE = 16_000
+DEFAULT_MAX_DURATION_S = 4 * 3600.0  # refuse longer inputs (a 4 h 48 kHz mono file is 1.4 GB of PCM)
+
+# Loudness normalisation: the loudest half of 20 ms frames (the speech, in anything but wall-to-wall noise)
+# is brought to TARGET_DBFS RMS, with the gain bounded to +-MAX_GAIN_DB and kept low enough that the peak
+# stays under PEAK_DBFS (no clipping). Input quieter than SILENCE_DBFS is left alone: it is silence or
+# digital noise, and amplifying it only helps the recogniser hallucinate.
+TARGET_DBFS = -20.0
+MAX_GAIN_DB = 30.0
+PEAK_DBFS = -1.0
+SILENCE_DBFS = -70.0
+_FRAME = 320  # 20 ms at 16 kHz; the level estimate is not sensitive to the exact frame size
+
+
+class AudioTooLong(BadRequest):
+    """The input is longer than the configured maximum duration."""
+
+    status = "audio_too_long"
+
+
+def decode_any(data: bytes, max_duration_s: float | None = DEFAULT_MAX_DURATION_S) -> tuple[bytes, int]:
+    """Decode the first audio stream of any container PyAV reads to mono s16le; returns (pcm, sample_rate).
+
+    Channels are averaged (FFmpeg's down-mix). Raises :class:`UndecodableAudio` when the bytes are not a
+    container PyAV reads or hold no audio stream, and :class:`AudioTooLong` (a 400 ``audio_too_long``) as
+    soon as more than ``max_duration_s`` seconds have been decoded or the container says it is longer.
+    """
+    if not data:
+        raise UndecodableAudio("the input is empty")
+    parts: list[np.ndarray] = []
+    rate = 0
+    total = 0
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            stream = next((s for s in container.streams if s.type == "audio"), None)
+            if stream is None:
+                kinds = ", ".join(sorted({s.type for s in container.streams})) or "none"
+                raise UndecodableAudio(f"the input has no audio stream (streams: {kinds})")
+            if max_duration_s is not None and container.duration is not None:
+                declared = container.duration / av.time_base
+                if declared > max_duration_s + 1.0:
+                    raise _too_long(max_duration_s)
+            resampler: av.AudioResampler | None = None
+            limit = math.inf
+            for frame in container.decode(stream):
+                if resampler is None:
+                    rate = int(frame.sample_rate or stream.codec_context.sample_rate or 0)
+                    if rate <= 0:
+                        raise UndecodableAudio("the audio stream has no sample rate")
+                    resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+                    if max_duration_s is not None:
+                        limit = max_duration_s * rate
+                for out in resampler.resample(frame):
+                    chunk = out.to_ndarray().reshape(-1)
+                    parts.append(chunk)
+                    total += chunk.size
+                if total > limit:
+                    raise _too_long(max_duration_s)
+            if resampler is not None:
+                for out in resampler.resample(None):
+                    parts.append(out.to_ndarray().reshape(-1))
+    except av.FFmpegError as exc:
+        raise UndecodableAudio(f"cannot decode audio: {exc}") from exc
+    if resampler is None:
+        raise UndecodableAudio("the audio stream holds no decodable audio frames")
+    pcm = np.concatenate(parts).astype("<i2", copy=False) if parts else np.zeros(0, "<i2")
+    return pcm.tobytes(), rate
+
+
+def _too_long(max_duration_s: float | None) -> AudioTooLong:
+    return AudioTooLong(f"The audio is longer than the maximum of {max_duration_s:g} seconds.")
+
+
+def to_16k(pcm: bytes, rate: int) -> bytes:
+    """Mono s16le at ``rate`` → mono s16le at 16 kHz (soxr, high quality); unchanged when already 16 kHz."""
+    if rate <= 0:
+        raise ValueError(f"invalid sample rate {rate}")
+    pcm = pcm[: len(pcm) // 2 * 2]
+    if rate == TARGET_RATE or not pcm:
+        return pcm
+    import soxr
+
+    samples = np.frombuffer(pcm, dtype="<i2")
+    out = soxr.resample(samples, rate, TARGET_RATE, quality="HQ")  # int16 in, int16 out (soxr clips)
+    return np.asarray(out, dtype="<i2").tobytes()
+
+
+class Resampler16k:
+    """Streaming :func:`to_16k`: feed s16le chunks at ``rate``, get s16le at 16 kHz back."""
+
+    def __init__(self, rate: int) -> None:
+        if rate <= 0:
+            raise ValueError(f"invalid sample rate {rate}")
+        self.rate = rate
+        self._carry = b""
+        self._stream = None
+        if rate != TARGET_RATE:
+            import soxr
+
+            self._stream = soxr.ResampleStream(rate, TARGET_RATE, 1, dtype="int16", quality="HQ")
+
+    def feed(self, pcm: bytes, last: bool = False) -> bytes:
+        data = self._carry + pcm
+        cut = len(data) // 2 * 2
+        self._carry = data[cut:]
+        data = data[:cut]
+        if self._stream is None:
+            return data
+        samples = np.frombuffer(data, dtype="<i2")
+        return np.asarray(self._stream.resample_chunk(samples, last=last), dtype="<i2").tobytes()
+
+
+def _active_rms(samples: np.ndarray) -> float:
+    """RMS (full scale = 1) of the loudest half of the 20 ms frames of float ``samples``."""
+    frames = samples.size // _FRAME
+    if frames == 0:
+        return float(np.sqrt(np.mean(np.square(samples)))) if samples.size else 0.0
+    energy = np.mean(np.square(samples[: frames * _FRAME].reshape(frames, _FRAME)), axis=1)
+    loud = np.partition(energy, frames // 2)[frames // 2 :]
+    return float(np.sqrt(np.mean(loud)))
+
+
+def loudness_gain(
+    samples: np.ndarray, target_dbfs: float = TARGET_DBFS, max_gain_db: float = MAX_GAIN_DB
+) -> float:
+    """The linear gain :func:`normalize_loudness` applies to int16 ``samples``."""
+    if samples.size == 0:
+        return 1.0
+    audio = np.asarray(samples, dtype=np.float32) / 32768.0
+    rms = _active_rms(audio)
+    peak = float(np.max(np.abs(audio)))
+    if rms <= 10 ** (SILENCE_DBFS / 20) or peak <= 0.0:
+        return 1.0
+    gain = 10 ** (target_dbfs / 20) / rms
+    gain = min(gain, 10 ** (max_gain_db / 20), 10 ** (PEAK_DBFS / 20) / peak)
+    return max(gain, 10 ** (-max_gain_db / 20))
+
+
+def apply_gain(samples: np.ndarray, gain: float) -> np.ndarray:
+    """int16 ``samples`` times ``gain``, rounded and clipped to int16."""
+    if gain == 1.0:
+        return np.asarray(samples, dtype=np.int16)
+    scaled = np.round(np.asarray(samples, dtype=np.float32) * gain)
+    return np.clip(scaled, -32768, 32767).astype(np.int16)
+
+
+def normalize_loudness(
+    samples: np.ndarray, target_dbfs: float = TARGET_DBFS, max_gain_db: float = MAX_GAIN_DB
+) -> np.ndarray:
+    """int16 mono ``samples`` with the speech level brought to ``target_dbfs`` (bounded gain, no clipping)."""
+    return apply_gain(samples, loudness_gain(samples, target_dbfs, max_gain_db))
+
+
+class LevelTracker:
+    """Streaming loudness normalisation: the gain follows the level of the audio heard so far.
+
+    The gain is re-estimated once per second of audio from the loudest frames seen (frame energies are kept,
+    so the estimate equals :func:`loudness_gain` over everything so far, apart from the peak bound, which
+    uses the running peak).
+    """
+
+    def __init__(self, target_dbfs: float = TARGET_DBFS, max_gain_db: float = MAX_GAIN_DB) -> None:
+        self.target_dbfs = target_dbfs
+        self.max_gain_db = max_gain_db
+        self.gain = 1.0
+        self._energies: list[np.ndarray] = []
+        self._peak = 0.0
+        self._pending = np.zeros(0, np.float32)
+        self._since_update = 0
+        self._estimated = False
+        self._peak_limit = 10 ** (PEAK_DBFS / 20)
+
+    def process(self, samples: np.ndarray) -> np.ndarray:
+        """The next int16 chunk, with the current gain applied."""
+        audio = np.asarray(samples, dtype=np.float32) / 32768.0
+        chunk_peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        self._peak = max(self._peak, chunk_peak)
+        pending = np.concatenate([self._pending, audio])
+        frames = pending.size // _FRAME
+        if frames:
+            block = pending[: frames * _FRAME].reshape(frames, _FRAME)
+            self._energies.append(np.mean(np.square(block), axis=1))
+        self._pending = pending[frames * _FRAME :]
+        self._since_update += audio.size
+        # Re-estimate once a second, at once while there is no estimate yet, and before a chunk would clip.
+        if (
+            self._since_update >= TARGET_RATE
+            or not self._estimated
+            or chunk_peak * self.gain > self._peak_limit
+        ):
+            self._since_update = 0
+            self._update()
+        return apply_gain(samples, self.gain)
+
+    def _update(self) -> None:
+        energy = np.concatenate(self._energies) if self._energies else np.zeros(0)
+        if len(self._energies) > 1:
+            self._energies = [energy]
+        if energy.size == 0:
+            return
+        loud = np.partition(energy, energy.size // 2)[energy.size // 2 :]
+        rms = float(np.sqrt(np.mean(loud)))
+        if rms <= 10 ** (SILENCE_DBFS / 20) or self._peak <= 0.0:
+            self.gain = 1.0
+            return
+        self._estimated = True
+        gain = 10 ** (self.target_dbfs / 20) / rms
+        gain = min(gain, 10 ** (self.max_gain_db / 20), 10 ** (PEAK_DBFS / 20) / self._peak)
+        self.gain = max(gain, 10 ** (-self.max_gain_db / 20))
+
+
+def prepare(pcm: bytes, rate: int, normalize: bool = True) -> np.ndarray:
+    """Mono s16le at ``rate`` → int16 samples at 16 kHz, loudness-normalised (:func:`normalize_loudness`)."""
+    samples = np.frombuffer(to_16k(pcm, rate), dtype="<i2").astype(np.int16)
+    return normalize_loudness(samples) if normalize else samples

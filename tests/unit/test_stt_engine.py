@@ -1,0 +1,339 @@
+"""The speech-to-text layer: decoding any input, loudness, and the pocketsphinx engine on real speech."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from chorus.stt.audio_input import (
+    AudioTooLong,
+    LevelTracker,
+    UndecodableAudio,
+    decode_any,
+    normalize_loudness,
+    prepare,
+    to_16k,
+)
+from chorus.stt.base import (
+    Final,
+    Partial,
+    STTEngine,
+    STTUnavailable,
+    TranscribeOptions,
+    Transcript,
+    UnsupportedLanguage,
+    iso639_3,
+)
+from chorus.stt.vad import SileroVAD
+from chorus.testing.asr import word_errors
+
+SPEECH = Path(
+    os.environ.get("CHORUS_SPEECH_DATA", Path(__file__).resolve().parents[3] / "shared/data/speech")
+)
+LIBRI = SPEECH / "librispeech-train-clean-5"
+
+
+def read_transcripts() -> dict[str, str]:
+    table = SPEECH / "transcripts.tsv"
+    texts: dict[str, str] = {}
+    for line in table.read_text(encoding="utf-8").splitlines()[1:]:
+        fields = line.split("\t")
+        texts[Path(fields[0]).stem] = fields[-1]
+    return texts
+
+
+def clip(name: str) -> tuple[bytes, str]:
+    """(16 kHz s16le, reference text) of a LibriSpeech clip; skips when the data is absent."""
+    path = LIBRI / f"{name}.flac"
+    if not path.is_file():
+        pytest.skip(f"speech data not found at {SPEECH} (set CHORUS_SPEECH_DATA)")
+    pcm, rate = decode_any(path.read_bytes())
+    assert rate == 16_000
+    return pcm, read_transcripts()[name]
+
+
+# --- decoding any input ------------------------------------------------------------------------------
+
+
+def tone(rate: int, seconds: float, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    mono = 0.3 * np.sin(2 * np.pi * 440 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+    return (np.tile(mono, (channels, 1)) * 32767).astype(np.int16)
+
+
+def encode(container: str, codec: str, rate: int, seconds: float = 1.0, video: bool = False) -> bytes:
+    """A small file made with PyAV: a stereo tone, plus a video stream when asked."""
+    buffer = io.BytesIO()
+    samples = tone(rate, seconds, channels=2)
+    with av.open(buffer, mode="w", format=container) as out:
+        if video:
+            picture = out.add_stream("mpeg4", rate=10)
+            picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
+        sound = out.add_stream(codec, rate=rate, layout="stereo")
+        if video:
+            for i in range(int(seconds * 10)):
+                image = np.full((48, 64, 3), i * 20 % 255, np.uint8)
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                frame.pts = i
+                for packet in picture.encode(frame):
+                    out.mux(packet)
+            for packet in picture.encode(None):
+                out.mux(packet)
+        step = 1024
+        layout_fmt = "s16p" if codec not in ("pcm_s16le", "flac") else "s16"
+        for start in range(0, samples.shape[1], step):
+            block = samples[:, start : start + step]
+            if layout_fmt == "s16":
+                frame = av.AudioFrame.from_ndarray(
+                    block.T.reshape(1, -1).copy(), format="s16", layout="stereo"
+                )
+            else:
+                frame = av.AudioFrame.from_ndarray(block.copy(), format="s16p", layout="stereo")
+            frame.sample_rate = rate
+            frame.pts = start
+            frame.time_base = Fraction(1, rate)
+            for packet in sound.encode(frame):
+                out.mux(packet)
+        for packet in sound.encode(None):
+            out.mux(packet)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("container", "codec", "rate", "video"),
+    [
+        ("wav", "pcm_s16le", 22_050, False),
+        ("flac", "flac", 44_100, False),
+        ("mp3", "libmp3lame", 24_000, False),
+        ("mp4", "aac", 48_000, True),
+    ],
+)
+def test_decode_any_reads_audio_and_video_containers(
+    container: str, codec: str, rate: int, video: bool
+) -> None:
+    data = encode(container, codec, rate, seconds=1.0, video=video)
+    pcm, got_rate = decode_any(data)
+    assert got_rate == rate
+    seconds = len(pcm) / 2 / rate
+    assert 0.9 < seconds < 1.2  # codec priming/padding adds a little
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768
+    assert 0.1 < np.sqrt(np.mean(samples**2)) < 0.35  # the tone survived the down-mix
+    resampled = to_16k(pcm, rate)
+    assert abs(len(resampled) / 2 - seconds * 16_000) <= 2
+
+
+def test_decode_any_refuses_what_is_not_audio() -> None:
+    with pytest.raises(UndecodableAudio):
+        decode_any(b"")
+    with pytest.raises(UndecodableAudio):
+        decode_any(b"this is not a media file at all" * 50)
+    silent_video = io.BytesIO()
+    with av.open(silent_video, mode="w", format="mp4") as out:
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    with pytest.raises(UndecodableAudio, match="no audio stream"):
+        decode_any(silent_video.getvalue())
+
+
+def test_decode_any_refuses_long_input() -> None:
+    data = encode("wav", "pcm_s16le", 8000, seconds=3.0)
+    with pytest.raises(AudioTooLong) as info:
+        decode_any(data, max_duration_s=2.0)
+    assert info.value.http_status == 400 and "2 seconds" in info.value.message
+    pcm, _ = decode_any(data, max_duration_s=5.0)
+    assert len(pcm) == 2 * 3 * 8000
+
+
+def test_loudness_normalisation_is_bounded_and_never_clips() -> None:
+    quiet = (tone(16_000, 2.0)[0] * 0.01).astype(np.int16)  # about -50 dBFS
+    louder = normalize_loudness(quiet)
+    gain = np.abs(louder).max() / np.abs(quiet).max()
+    assert 25 < gain < 32  # +30 dB at most
+    loud = tone(16_000, 2.0)[0]
+    out = normalize_loudness(loud)
+    assert np.abs(out.astype(np.int32)).max() <= 32767 * 10 ** (-1 / 20) + 1
+    rms = np.sqrt(np.mean((out / 32768.0) ** 2))
+    assert -23 < 20 * math.log10(rms) < -17  # brought to about -20 dBFS
+    silence = np.zeros(16_000, np.int16)
+    assert np.array_equal(normalize_loudness(silence), silence)
+    # Streaming: the same level once the tracker has heard a second of audio.
+    tracker = LevelTracker()
+    chunks = [tracker.process(quiet[i : i + 1600]) for i in range(0, quiet.size, 1600)]
+    tail = np.concatenate(chunks)[16_000:]
+    assert abs(np.abs(tail).max() - np.abs(louder).max()) < 0.1 * np.abs(louder).max()
+    assert prepare(quiet.tobytes(), 16_000).size == quiet.size
+
+
+def test_language_codes() -> None:
+    assert iso639_3("en") == iso639_3("en-US") == iso639_3("ENG") == iso639_3("en_GB") == "eng"
+    assert iso639_3("de") == iso639_3("ger") == "deu"
+
+
+# --- the engine --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def engine():  # type: ignore[no-untyped-def]
+    pytest.importorskip("pocketsphinx")
+    from chorus.stt.pocketsphinx_engine import PocketsphinxEngine
+
+    stt = PocketsphinxEngine(max_decoders=3)
+    if not stt.available():
+        pytest.skip(stt.unavailable_reason() or "pocketsphinx unavailable")
+    yield stt
+    stt.close()
+
+
+def check_words(transcript: Transcript) -> None:
+    previous_end = 0.0
+    for word in transcript.words:
+        assert word.text and " " not in word.text
+        assert previous_end - 1e-6 <= word.start_s < word.end_s <= transcript.duration_s + 1e-6
+        assert word.logprob <= 0.0
+        previous_end = word.end_s
+    assert transcript.text == " ".join(w.text for w in transcript.words)
+
+
+def test_engine_contract_and_capabilities(engine) -> None:  # type: ignore[no-untyped-def]
+    assert isinstance(engine, STTEngine)
+    caps = engine.capabilities()
+    assert caps.languages == ("eng",) and caps.word_timestamps and caps.streaming and caps.keyterms
+    assert caps.supports_language("en-US") and caps.supports_language(None)
+    assert not caps.supports_language("de")
+    with pytest.raises(UnsupportedLanguage, match="English"):
+        engine.transcribe(b"\0\0" * 1600, 16_000, TranscribeOptions(language="de"))
+    with pytest.raises(UnsupportedLanguage):
+        engine.stream(16_000, TranscribeOptions(language="fra"))
+
+
+def test_transcribes_librispeech_within_the_measured_error(engine) -> None:  # type: ignore[no-untyped-def]
+    pcm, reference = clip("7859-102519-0005")
+    result = engine.transcribe(pcm, 16_000, TranscribeOptions(language="en"))
+    assert result.language == "eng" and result.language_probability == 1.0
+    assert result.duration_s == pytest.approx(len(pcm) / 2 / 16_000)
+    check_words(result)
+    errors, total = word_errors(reference, result.text)
+    assert errors / total <= 0.35, result.text  # measured 0.xx; raw pocketsphinx 0.xx
+    confident = [w for w in result.words if w.logprob > -0.1]
+    assert len(confident) >= len(result.words) // 2  # most words are sure on clean read speech
+
+
+def test_resampled_and_quiet_input_still_transcribes(engine) -> None:  # type: ignore[no-untyped-def]
+    pcm, reference = clip("163-122947-0000")
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    import soxr
+
+    quiet_44k = np.round(soxr.resample(samples * 0.03, 16_000, 44_100)).astype("<i2").tobytes()  # -30 dB
+    result = engine.transcribe(quiet_44k, 44_100, TranscribeOptions())
+    check_words(result)
+    errors, total = word_errors(reference, result.text)
+    assert errors / total <= 0.5, result.text
+
+
+def test_silence_gives_an_empty_transcript(engine) -> None:  # type: ignore[no-untyped-def]
+    result = engine.transcribe(b"\0\0" * 32_000, 16_000, TranscribeOptions())
+    assert result.text == "" and result.words == () and result.duration_s == 2.0
+
+
+def test_concurrent_requests_match_serial_ones(engine) -> None:  # type: ignore[no-untyped-def]
+    pcms = [clip(name)[0] for name in ("163-122947-0000", "4640-19188-0000", "163-122947-0006")]
+    serial = [engine.transcribe(pcm, 16_000, TranscribeOptions()) for pcm in pcms]
+    results: dict[int, Transcript] = {}
+    barrier = threading.Barrier(3)
+
+    def work(index: int) -> None:
+        barrier.wait()
+        results[index] = engine.transcribe(pcms[index], 16_000, TranscribeOptions())
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [results[i] for i in range(3)] == serial
+
+
+def test_streaming_gives_partials_then_a_final_matching_batch(engine) -> None:  # type: ignore[no-untyped-def]
+    pcm, _ = clip("4640-19188-0000")
+    batch = engine.transcribe(pcm, 16_000, TranscribeOptions())
+    samples = np.frombuffer(pcm, dtype="<i2")
+    rate = 8_000  # the stream resamples too
+    import soxr
+
+    narrow = np.round(soxr.resample(samples.astype(np.float32), 16_000, rate)).astype("<i2")
+    padded = np.concatenate([narrow, np.zeros(rate, "<i2")]).tobytes()  # a second of silence ends the speech
+    stream = engine.stream(rate, TranscribeOptions())
+    events: list[Partial | Final] = []
+    step = rate // 10 * 2  # 100 ms chunks
+    for start in range(0, len(padded), step):
+        events += stream.feed(padded[start : start + step])
+    finals_before_finish = [e for e in events if isinstance(e, Final)]
+    events += stream.finish()
+    partials = [e for e in events if isinstance(e, Partial) and e.text]
+    finals = [e for e in events if isinstance(e, Final)]
+    assert partials and finals and finals_before_finish  # VAD closed the utterance on the trailing silence
+    assert events.index(partials[0]) < events.index(finals[0])
+    text = " ".join(f.text for f in finals)
+    errors, total = word_errors(batch.text, text)
+    assert errors <= max(1, total // 5), (text, batch.text)
+    for final in finals:
+        assert final.language == "eng"
+        for word in final.words:
+            assert final.start_s - 1e-6 <= word.start_s < word.end_s <= final.end_s + 1e-6
+            assert word.logprob <= 0.0
+    assert stream.finish() == []
+
+
+def test_keyterms_make_unknown_words_recognisable(engine) -> None:  # type: ignore[no-untyped-def]
+    pcm, reference = clip("1088-134315-0001")
+    assert reference.endswith("GEORGE GATHERCOLE")
+    tail = pcm[-4 * 32_000 :]  # the last four seconds: "... most interesting man George Gathercole"
+    plain = engine.transcribe(tail, 16_000, TranscribeOptions())
+    assert "gathercole" not in plain.text.lower()  # not in pocketsphinx's dictionary
+    boosted = engine.transcribe(tail, 16_000, TranscribeOptions(keyterms=("George Gathercole",)))
+    assert "Gathercole" in boosted.text.split()  # recognised, and spelled as the client wrote it
+    check_words(boosted)
+    # The pool keeps the decoder with the added word for these keyterms only: plain requests are unaffected.
+    assert engine.transcribe(tail, 16_000, TranscribeOptions()) == plain
+
+
+def test_python_binding_fallback_agrees(engine) -> None:  # type: ignore[no-untyped-def]
+    from chorus.stt.pocketsphinx_engine import PocketsphinxEngine
+
+    pcm, _ = clip("163-122947-0006")
+    fallback = PocketsphinxEngine(native=False, max_decoders=1)
+    assert fallback.transcribe(pcm, 16_000, TranscribeOptions()) == engine.transcribe(
+        pcm, 16_000, TranscribeOptions()
+    )
+    fallback.close()
+
+
+def test_unavailable_when_a_model_is_missing(tmp_path: Path) -> None:
+    pytest.importorskip("pocketsphinx")
+    from chorus.stt.pocketsphinx_engine import PocketsphinxEngine
+
+    no_vad = PocketsphinxEngine(vad=SileroVAD(tmp_path / "silero_vad.onnx"))
+    assert not no_vad.available()
+    assert "silero_vad.onnx" in (no_vad.unavailable_reason() or "")
+    with pytest.raises(STTUnavailable, match="silero"):
+        no_vad.transcribe(b"\0\0" * 16_000, 16_000, TranscribeOptions())
+    with pytest.raises(STTUnavailable):
+        no_vad.stream(16_000, TranscribeOptions())
+    no_model = PocketsphinxEngine(model_dir=tmp_path / "en-us")
+    assert not no_model.available()
+    assert "model files are missing" in (no_model.unavailable_reason() or "")
