@@ -25,23 +25,51 @@ Speaker = Annotated[Principal, Depends(require("text_to_speech"))]
 Latency = Annotated[int | None, Query(ge=0, le=4)]
 
 
-def _input(
-    body: TextToSpeechBody, request: Request, fmt: OutputFormat, name: str, logging: bool, latency: int | None
-) -> TTSInput:
-    return TTSInput(
-        text=body.text,
-        model_id=body.model_id,
-        voice_settings=body.voice_settings.model_dump(exclude_none=True) if body.voice_settings else None,
-        language_code=body.language_code,
-        seed=body.seed,
-        output_format_name=name,
-        content_type=fmt.media_type,
-        file_extension=fmt.file_extension,
-        enable_logging=logging,
-        request_id=request.state.request_id,
-        apply_text_normalization=body.apply_text_normalization,
-        optimize_streaming_latency=latency,
-    )
+class TTSCall:
+    """What every TTS route receives: the voice, the body, the caller and the common query parameters."""
+
+    def __init__(
+        self,
+        voice_id: str,
+        body: TextToSpeechBody,
+        request: Request,
+        services: ServicesDep,
+        principal: Speaker,
+        enable_logging: bool = True,
+        optimize_streaming_latency: Annotated[int | None, Query(ge=0, le=4)] = None,
+    ) -> None:
+        self.voice_id, self.body, self.request = voice_id, body, request
+        self.services, self.principal = services, principal
+        self.enable_logging, self.latency = enable_logging, optimize_streaming_latency
+
+    async def start(self, output_format: str) -> tuple[SynthesisJob, OutputFormat]:
+        """Validate and charge; the job is ready to render in ``output_format``."""
+        fmt = parse_output_format(output_format)
+        body = self.body
+        job = await self.services.tts.start(
+            self.principal,
+            self.voice_id,
+            TTSInput(
+                text=body.text,
+                model_id=body.model_id,
+                voice_settings=body.voice_settings.model_dump(exclude_none=True)
+                if body.voice_settings
+                else None,
+                language_code=body.language_code,
+                seed=body.seed,
+                output_format_name=output_format,
+                content_type=fmt.media_type,
+                file_extension=fmt.file_extension,
+                enable_logging=self.enable_logging,
+                request_id=self.request.state.request_id,
+                apply_text_normalization=body.apply_text_normalization,
+                optimize_streaming_latency=self.latency,
+            ),
+        )
+        return job, fmt
+
+
+Call = Annotated[TTSCall, Depends()]
 
 
 def _headers(job: SynthesisJob) -> dict[str, str]:
@@ -52,42 +80,16 @@ def _headers(job: SynthesisJob) -> dict[str, str]:
 
 
 @router.post("/v1/text-to-speech/{voice_id}")
-async def convert(
-    voice_id: str,
-    body: TextToSpeechBody,
-    request: Request,
-    services: ServicesDep,
-    principal: Speaker,
-    enable_logging: bool = True,
-    optimize_streaming_latency: Latency = None,
-    output_format: OutputFormatName = "mp3_44100_128",
-) -> Response:
-    fmt = parse_output_format(output_format)
-    job = await services.tts.start(
-        principal, voice_id,
-        _input(body, request, fmt, output_format, enable_logging, optimize_streaming_latency),
-    )  # fmt: skip
+async def convert(call: Call, output_format: OutputFormatName = "mp3_44100_128") -> Response:
+    job, fmt = await call.start(output_format)
     audio, _, _ = await render_whole(job, fmt)
     await job.finish(audio)
     return Response(content=audio, media_type=fmt.media_type, headers=_headers(job))
 
 
 @router.post("/v1/text-to-speech/{voice_id}/with-timestamps")
-async def convert_with_timestamps(
-    voice_id: str,
-    body: TextToSpeechBody,
-    request: Request,
-    services: ServicesDep,
-    principal: Speaker,
-    enable_logging: bool = True,
-    optimize_streaming_latency: Latency = None,
-    output_format: OutputFormatName = "mp3_44100_128",
-) -> Response:
-    fmt = parse_output_format(output_format)
-    job = await services.tts.start(
-        principal, voice_id,
-        _input(body, request, fmt, output_format, enable_logging, optimize_streaming_latency),
-    )  # fmt: skip
+async def convert_with_timestamps(call: Call, output_format: OutputFormatName = "mp3_44100_128") -> Response:
+    job, fmt = await call.start(output_format)
     audio, alignment, normalized = await render_whole(job, fmt)
     await job.finish(audio, alignment, normalized)
     return JSONResponse(
@@ -140,54 +142,19 @@ def _ndjson(audio: bytes, alignment: CharAlignment, normalized: CharAlignment) -
     return (json.dumps(line, ensure_ascii=False) + "\n").encode()
 
 
-async def _streaming_route(
-    voice_id: str,
-    body: TextToSpeechBody,
-    request: Request,
-    services: ServicesDep,
-    principal: Principal,
-    enable_logging: bool,
-    latency: int | None,
-    output_format: str,
-    timestamps: bool,
-) -> StreamingResponse:
-    fmt = parse_output_format(output_format)
-    job = await services.tts.start(
-        principal, voice_id, _input(body, request, fmt, output_format, enable_logging, latency)
-    )
-    media_type = "application/x-ndjson" if timestamps else fmt.media_type
-    return StreamingResponse(_stream(job, fmt, timestamps), media_type=media_type, headers=_headers(job))
-
-
 @router.post("/v1/text-to-speech/{voice_id}/stream")
-async def stream(
-    voice_id: str,
-    body: TextToSpeechBody,
-    request: Request,
-    services: ServicesDep,
-    principal: Speaker,
-    enable_logging: bool = True,
-    optimize_streaming_latency: Latency = None,
-    output_format: StreamingOutputFormatName = "mp3_44100_128",
-) -> StreamingResponse:
-    return await _streaming_route(
-        voice_id, body, request, services, principal, enable_logging, optimize_streaming_latency,
-        output_format, timestamps=False,
-    )  # fmt: skip
+async def stream(call: Call, output_format: StreamingOutputFormatName = "mp3_44100_128") -> StreamingResponse:
+    job, fmt = await call.start(output_format)
+    return StreamingResponse(
+        _stream(job, fmt, timestamps=False), media_type=fmt.media_type, headers=_headers(job)
+    )
 
 
 @router.post("/v1/text-to-speech/{voice_id}/stream/with-timestamps")
 async def stream_with_timestamps(
-    voice_id: str,
-    body: TextToSpeechBody,
-    request: Request,
-    services: ServicesDep,
-    principal: Speaker,
-    enable_logging: bool = True,
-    optimize_streaming_latency: Latency = None,
-    output_format: StreamingOutputFormatName = "mp3_44100_128",
+    call: Call, output_format: StreamingOutputFormatName = "mp3_44100_128"
 ) -> StreamingResponse:
-    return await _streaming_route(
-        voice_id, body, request, services, principal, enable_logging, optimize_streaming_latency,
-        output_format, timestamps=True,
-    )  # fmt: skip
+    job, fmt = await call.start(output_format)
+    return StreamingResponse(
+        _stream(job, fmt, timestamps=True), media_type="application/x-ndjson", headers=_headers(job)
+    )
