@@ -56,7 +56,15 @@ digest="$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
   echo "setup: installing Python packages ($profile)"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip "setuptools<81" wheel
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e "$extras"
+  # Torch first, as the CPU build: resemblyzer (speaker embeddings) needs it, and installing it later as a
+  # dependency would pull the newest CUDA build (GBs). It drags setuptools past 80, which breaks pyworld.
+  if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
+    .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0" "setuptools<81" \
+      --extra-index-url https://download.pytorch.org/whl/cpu --retries 1 --timeout 15 \
+      || .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0" "setuptools<81"
+  fi
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e "$extras" "setuptools<81"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "resemblyzer==0.1.4"
   # Silero VAD's wheel carries the ONNX model Chorus runs on onnxruntime; its declared dependency on
   # torch is only for its own Python API, which Chorus never imports, so it is installed without deps.
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "silero-vad==6.2.3"
