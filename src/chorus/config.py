@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +54,21 @@ class Settings(BaseSettings):
     # The voice used when a client names none (CLI): "<engine>:<engine voice>".
     default_voice: str = "flite:rms"
 
+    # Speech to text engine: "pocketsphinx" (embedded, English), "faster-whisper" (Whisper on CTranslate2,
+    # ~100 languages; needs a model, see `chorus models pull faster-whisper-small`), or "auto" (faster-whisper
+    # when its model is installed, else pocketsphinx).
+    stt_engine: Literal["pocketsphinx", "faster-whisper", "auto"] = "pocketsphinx"
+    # The Whisper model: a name under <models_dir>/faster-whisper/ ("small", "large-v3", ...) or the path of
+    # a CTranslate2 Whisper model folder.
+    whisper_model: str = "small"
+    whisper_device: str = "cpu"  # "cpu", "cuda" or "auto"
+    whisper_compute_type: str = "int8"  # CTranslate2 quantization: int8, int8_float16, float16, float32 ...
+    # Threads per transcription (0: CTranslate2's default) and transcriptions run in parallel.
+    whisper_cpu_threads: int = Field(default=0, ge=0)
+    whisper_workers: int = Field(default=1, ge=1)
+    # Download a missing Whisper model from model_hub_url on first use (as `chorus models pull` would).
+    whisper_download: bool = False
+
     # Money: credits charged per character, by model.
     model_credit_multipliers: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_MODEL_MULTIPLIERS)
@@ -67,6 +83,24 @@ class Settings(BaseSettings):
     redis_url: str | None = None
 
     max_upload_bytes: int = 50 * 1024 * 1024
+
+    # Background jobs (services/jobs.py). 0 workers: this process only enqueues; another one runs them.
+    job_workers: int = Field(default=2, ge=0)
+    job_poll_interval_s: float = Field(default=1.0, gt=0)
+    # A running job's runner renews its lease every third of this; a job whose lease ran out is re-queued.
+    job_lease_s: float = Field(default=60.0, gt=0)
+    job_retry_base_s: float = Field(default=2.0, ge=0)
+    job_retry_max_s: float = Field(default=600.0, ge=0)
+    # On shutdown, running jobs get this long to finish before they are stopped and re-queued.
+    job_shutdown_grace_s: float = Field(default=5.0, ge=0)
+    stt_webhook_max_attempts: int = Field(default=3, ge=1)
+
+    # Webhook deliveries: per-request timeout and attempts (retried on network errors, 429 and 5xx).
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=6, ge=1)
+    # Off in production: webhooks must be https:// to public addresses. On: http:// and private or
+    # loopback targets are allowed too (tests, a LAN without TLS).
+    webhook_allow_local_urls: bool = False
 
     @field_validator("engines", mode="before")
     @classmethod

@@ -109,8 +109,19 @@ def test_errors(client: TestClient, speech: bytes) -> None:
     german = _stt(client, speech, language_code="de")
     assert german.status_code == 400 and german.json()["detail"]["status"] == "unsupported_language"
     assert _stt(client, speech, language_code="en").status_code == 200
-    diarize = _stt(client, speech, diarize="true")
-    assert diarize.status_code == 400 and diarize.json()["detail"]["status"] == "feature_not_available"
+    # Diarization without its model: a 503 naming what is missing, and nothing charged.
+    from chorus.stt.diarize import Diarizer
+    from chorus.stt.speaker_embedding import SpeakerEmbedder
+
+    service = client.app.state.services.stt  # type: ignore[attr-defined]
+    working, service._diarizer = service._diarizer, Diarizer(SpeakerEmbedder("/nonexistent/pretrained.pt"))
+    try:
+        before = client.get("/v1/user/subscription").json()["character_count"]
+        diarize = _stt(client, speech, diarize="true")
+        assert diarize.status_code == 503 and "weights not found" in diarize.json()["detail"]["message"]
+        assert client.get("/v1/user/subscription").json()["character_count"] == before
+    finally:
+        service._diarizer = working
     assert client.get("/v1/speech-to-text/transcripts/nope").status_code == 404
 
 

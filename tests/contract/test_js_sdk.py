@@ -41,6 +41,9 @@ EXPECTED_CHECKS = {
     "history.get",
     "history.getAudio",
     "history.delete",
+    "speechToText.convert",
+    "speechToText.transcripts",
+    "forcedAlignment.create",
     "error.bad_api_key",
     "error.unknown_voice",
 }

@@ -1,4 +1,4 @@
-"""The ``chorus`` command line: keys and in-process text to speech."""
+"""The ``chorus`` command line: keys, text to speech and speech to text, in process and remote."""
 
 from __future__ import annotations
 
@@ -106,3 +106,32 @@ def test_tts_through_a_server(live_server, tmp_path: Path) -> None:  # type: ign
         assert container.streams.audio[0].codec_context.name.startswith("mp3")
     bad = CliRunner().invoke(app, ["tts", "x", "--server", live_server.url, "--api-key", "sk_bad"])
     assert bad.exit_code == 1 and "401" in bad.output
+
+
+def test_stt_in_process_and_through_a_server(env: dict[str, str], live_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from chorus.testing.asr import word_error_rate
+    from tests.conftest import ADMIN_KEY
+
+    text = "Please remember to lock the front door before you leave."
+    wav = tmp_path / "speech.wav"
+    runner = CliRunner()
+    assert runner.invoke(app, ["tts", text, "-o", str(wav)], env=env).exit_code == 0
+    plain = runner.invoke(app, ["stt", str(wav)], env=env)
+    assert plain.exit_code == 0, plain.output
+    assert word_error_rate(text, plain.stdout) <= 0.3
+    srt = tmp_path / "speech.srt"  # the format follows the extension
+    assert runner.invoke(app, ["stt", str(wav), "-o", str(srt), "--diarize"], env=env).exit_code == 0
+    cues = srt.read_text()
+    assert cues.startswith("1\n") and "-->" in cues
+    remote = runner.invoke(
+        app, ["stt", str(wav), "-f", "json", "--server", live_server.url, "--api-key", ADMIN_KEY]
+    )
+    assert remote.exit_code == 0, remote.output
+    import json
+
+    body = json.loads(remote.stdout)
+    assert body["language_code"] == "eng" and word_error_rate(text, body["text"]) <= 0.3
+    missing = runner.invoke(app, ["stt", str(tmp_path / "none.wav")], env=env)
+    assert missing.exit_code == 1 and "no such file" in missing.output
+    bad = runner.invoke(app, ["stt", str(wav), "-f", "odt"], env=env)
+    assert bad.exit_code == 1 and "unknown format" in bad.output

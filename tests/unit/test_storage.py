@@ -19,6 +19,10 @@ TABLES = {
     "history_items",
     "usage_events",
     "transcripts",
+    "jobs",
+    "webhooks",
+    "voice_samples",
+    "voice_previews",
     "alembic_version",
 }
 

@@ -13,7 +13,22 @@ from chorus import __version__
 from chorus.api.deps import authenticate
 from chorus.api.errors import install_error_handlers
 from chorus.api.middleware import RequestIdMiddleware
-from chorus.api.routes import health, history, models, stt, tts, tts_ws, user, voices
+from chorus.api.routes import (
+    audio_isolation,
+    forced_alignment,
+    health,
+    history,
+    models,
+    stt,
+    stt_realtime,
+    text_to_voice,
+    tokens,
+    tts,
+    tts_ws,
+    user,
+    voices,
+    webhooks,
+)
 from chorus.config import Settings
 from chorus.services.container import Services
 
@@ -49,12 +64,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     api = APIRouter(dependencies=[Depends(authenticate)])
-    for module in (models, voices, tts, stt, history, user):
+    for module in (models, voices, tts, stt, history, user, webhooks, forced_alignment, audio_isolation):
         api.include_router(module.router)
+    api.include_router(tokens.router)
+    api.include_router(text_to_voice.router)
     app.include_router(health.router)
     app.include_router(api)
     # WebSockets authenticate themselves: the key may arrive in the first message.
     app.include_router(tts_ws.router)
+    app.include_router(stt_realtime.router)
 
     # CORS as ElevenLabs answers it, so browser clients work unchanged.
     app.add_middleware(

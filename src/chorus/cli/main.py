@@ -229,6 +229,58 @@ def voices(
         raise typer.Exit(1) from None
 
 
+@app.command()
+def stt(
+    file: Annotated[Path, typer.Argument(help="Audio or video file to transcribe ('-' reads stdin).")],
+    output: Annotated[str, typer.Option("-o", "--output", help="Output file, or '-' for stdout.")] = "-",
+    output_format: Annotated[
+        str | None,
+        typer.Option(
+            "-f",
+            "--format",
+            help="txt, json, srt, segmented_json, html, docx or pdf (default: "
+            "from the output file's extension, else txt).",
+        ),
+    ] = None,  # fmt: skip
+    diarize: Annotated[bool, typer.Option("--diarize", help="Label who speaks when.")] = False,
+    num_speakers: Annotated[int | None, typer.Option(help="At most this many speakers.")] = None,
+    language: Annotated[str | None, typer.Option("-l", "--language", help="Language code.")] = None,
+    keyterm: Annotated[list[str] | None, typer.Option(help="A term to recognise (repeatable).")] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(help="Use a running server at this URL (or CHORUS_SERVER) instead of in process."),
+    ] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key for --server (or ELEVENLABS_API_KEY).")] = None,
+) -> None:
+    """Transcribe FILE to text, JSON or a subtitle/document format."""
+    from chorus.cli import transcribe as transcribing
+    from chorus.cli.speak import CliError
+
+    env_server, env_key = _remote_options()
+    try:
+        fmt = transcribing.format_for(output, output_format)
+        if str(file) == "-":
+            audio, name = sys.stdin.buffer.read(), "stdin"
+        elif file.is_file():
+            audio, name = file.read_bytes(), file.name
+        else:
+            raise CliError(f"no such file: {file}")
+        data = transcribing.transcribe(
+            _settings(), audio=audio, filename=name, output_format=fmt, diarize=diarize,
+            num_speakers=num_speakers, language=language, keyterms=keyterm or [],
+            server=server or env_server, api_key=api_key or env_key,
+        )  # fmt: skip
+    except CliError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        Path(output).write_bytes(data)
+        typer.echo(f"wrote {len(data)} bytes to {output}", err=True)
+
+
 def _print_voices(rows: list[dict]) -> None:  # type: ignore[type-arg]
     for v in rows:
         labels = v.get("labels") or {}

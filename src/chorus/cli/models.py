@@ -1,4 +1,4 @@
-"""``chorus models``: list, pull and remove neural models (Piper voices, Kokoro) in the models folder."""
+"""``chorus models``: list, pull and remove neural models (Piper, Kokoro, Whisper) in the models folder."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import typer
 from chorus.config import Settings
 
 models_app = typer.Typer(
-    help="List, download and remove neural models (Piper voices, Kokoro).", no_args_is_help=True
+    help="List, download and remove neural models (Piper voices, Kokoro, faster-whisper).",
+    no_args_is_help=True,
 )
 
 
@@ -47,7 +48,10 @@ def models_list(
 
 @models_app.command("pull")
 def models_pull(
-    name: Annotated[str, typer.Argument(help="A Piper voice (en_US-lessac-medium) or kokoro-v1.0.")],
+    name: Annotated[
+        str,
+        typer.Argument(help="A Piper voice (en_US-lessac-medium), kokoro-v1.0 or faster-whisper-small."),
+    ],
     hub: Annotated[
         str | None,
         typer.Option("--hub", help="Hugging Face compatible hub URL (default: CHORUS_MODEL_HUB_URL)."),

@@ -8,6 +8,8 @@ Layout under ``Settings.resolved_models_dir`` (default ``<data_dir>/models``)::
     kokoro/onnx/model.onnx                Kokoro v1.0 as onnx-community/Kokoro-82M-v1.0-ONNX lays it out
     kokoro/voices/<voice>.bin             (or kokoro-v1.0.onnx + voices-v1.0.bin, copied by hand)
     kokoro/chorus-manifest.json
+    faster-whisper/<size>/model.bin       a CTranslate2 Whisper model (Systran/faster-whisper-<size>):
+    faster-whisper/<size>/...             config.json, tokenizer.json, vocabulary.*, preprocessor_config.json
     .partial/                             downloads in progress; never read by the engines
 
 Files come from ``{hub}/{repo}/resolve/{revision}/{path}``, the Hugging Face download URL scheme
@@ -43,6 +45,23 @@ PIPER_REPO = "rhasspy/piper-voices"
 PIPER_REVISION = "v1.0.0"
 KOKORO_REPO = "onnx-community/Kokoro-82M-v1.0-ONNX"
 KOKORO_REVISION = "main"
+WHISPER_PREFIX = "faster-whisper-"
+WHISPER_REVISION = "main"
+# Whisper sizes → CTranslate2 conversions on the hub (as faster_whisper.utils._MODELS has them).
+WHISPER_REPOS = {
+    "tiny.en": "Systran/faster-whisper-tiny.en", "tiny": "Systran/faster-whisper-tiny",
+    "base.en": "Systran/faster-whisper-base.en", "base": "Systran/faster-whisper-base",
+    "small.en": "Systran/faster-whisper-small.en", "small": "Systran/faster-whisper-small",
+    "medium.en": "Systran/faster-whisper-medium.en", "medium": "Systran/faster-whisper-medium",
+    "large-v1": "Systran/faster-whisper-large-v1", "large-v2": "Systran/faster-whisper-large-v2",
+    "large-v3": "Systran/faster-whisper-large-v3",
+    "distil-large-v2": "Systran/faster-distil-whisper-large-v2",
+    "distil-medium.en": "Systran/faster-distil-whisper-medium.en",
+    "distil-small.en": "Systran/faster-distil-whisper-small.en",
+    "distil-large-v3": "Systran/faster-distil-whisper-large-v3",
+    "large-v3-turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
+}  # fmt: skip
+_WHISPER_ALIASES = {"large": "large-v3", "turbo": "large-v3-turbo"}
 DEFAULT_HUB = "https://huggingface.co"
 _STALE_PARTIAL_S = 3600
 _CHUNK = 1 << 20
@@ -96,7 +115,7 @@ class CatalogueEntry:
     """A model `chorus models pull` knows how to fetch."""
 
     name: str
-    kind: str  # "piper" | "kokoro"
+    kind: str  # "piper" | "kokoro" | "whisper"
     repo: str
     revision: str
     folder: str  # relative to the models folder
@@ -166,6 +185,35 @@ def kokoro_entry(
     )
 
 
+def whisper_entry(size: str, revision: str = WHISPER_REVISION) -> CatalogueEntry:
+    """A faster-whisper model (``small``, ``large-v3`` ...) into ``faster-whisper/<size>``."""
+    size = _WHISPER_ALIASES.get(size, size)
+    repo = WHISPER_REPOS.get(size)
+    if repo is None:
+        raise UnknownModel(
+            f"unknown faster-whisper model {size!r}; known: "
+            + ", ".join(WHISPER_PREFIX + known for known in WHISPER_REPOS)
+        )
+    files = (
+        HubFile("model.bin", "model.bin"),
+        HubFile("config.json", "config.json"),
+        HubFile("tokenizer.json", "tokenizer.json"),
+        HubFile("vocabulary.txt", "vocabulary.txt", required=False),  # older conversions
+        HubFile("vocabulary.json", "vocabulary.json", required=False),  # newer ones
+        HubFile("preprocessor_config.json", "preprocessor_config.json", required=False),
+    )
+    return CatalogueEntry(
+        name=WHISPER_PREFIX + size,
+        kind="whisper",
+        repo=repo,
+        revision=revision,
+        folder=f"faster-whisper/{size}",
+        files=files,
+        description=f"Whisper {size} for faster-whisper (speech to text)",
+        min_optional=1,
+    )
+
+
 # Short names beyond the rule-based Piper names.
 _KOKORO_VARIANTS = {"kokoro-v1.0": "model", "kokoro": "model", "kokoro-v1.0-q8": "model_quantized"}
 SUGGESTED = (
@@ -179,12 +227,17 @@ SUGGESTED = (
     "es_ES-davefx-medium",
     "kokoro-v1.0",
     "kokoro-v1.0-q8",
+    "faster-whisper-small",
+    "faster-whisper-large-v3-turbo",
 )
 
 
 def resolve(name: str, revision: str | None = None) -> CatalogueEntry:
-    """The catalogue entry for ``name``: "en_US-lessac-medium" (or "piper:..."), "kokoro-v1.0"."""
+    """The catalogue entry for ``name``: "en_US-lessac-medium" (or "piper:..."), "kokoro-v1.0",
+    "faster-whisper-small"."""
     key = name.strip()
+    if key.lower().startswith(WHISPER_PREFIX):
+        return whisper_entry(key[len(WHISPER_PREFIX) :].lower(), revision or WHISPER_REVISION)
     if key.startswith("piper:"):
         key = key.split(":", 1)[1]
     variant = _KOKORO_VARIANTS.get(key.lower())
@@ -195,7 +248,8 @@ def resolve(name: str, revision: str | None = None) -> CatalogueEntry:
         return piper_entry(key, revision or PIPER_REVISION)
     raise UnknownModel(
         f"unknown model {name!r}: use a Piper voice name like en_US-lessac-medium "
-        f"(see https://huggingface.co/rhasspy/piper-voices) or one of: {', '.join(_KOKORO_VARIANTS)}"
+        f"(see https://huggingface.co/rhasspy/piper-voices), one of: {', '.join(_KOKORO_VARIANTS)}, "
+        f"or a Whisper model like {WHISPER_PREFIX}small"
     )
 
 
@@ -225,7 +279,7 @@ class ModelStore:
     # --- listing -------------------------------------------------------------------------------
 
     def list_models(self) -> list[InstalledModel]:
-        """Every complete model in the folder: Piper voices, then Kokoro."""
+        """Every complete model in the folder: Piper voices, then Kokoro, then Whisper models."""
         found: list[InstalledModel] = []
         piper = self.root / "piper"
         if piper.is_dir():
@@ -245,6 +299,11 @@ class ModelStore:
         kokoro = self.root / "kokoro"
         if kokoro.is_dir() and (any(kokoro.glob("*.onnx")) or any(kokoro.glob("onnx/*.onnx"))):
             found.append(self._describe(kokoro, "kokoro", "kokoro"))
+        whisper = self.root / "faster-whisper"
+        if whisper.is_dir():
+            for folder in sorted(p for p in whisper.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                if (folder / "model.bin").is_file() and (folder / "config.json").is_file():
+                    found.append(self._describe(folder, WHISPER_PREFIX + folder.name, "whisper"))
         return found
 
     def _describe(self, folder: Path, default_name: str, kind: str) -> InstalledModel:
@@ -332,7 +391,7 @@ class ModelStore:
         finally:
             if own_client:
                 http.close()
-        installed = self.find(entry.name if entry.kind == "piper" else "kokoro")
+        installed = self.find("kokoro" if entry.kind == "kokoro" else entry.name)
         assert installed is not None
         return installed
 
@@ -359,6 +418,8 @@ class ModelStore:
                 f"{entry.name}: none of the optional files (voices) were found in "
                 f"{entry.repo}@{entry.revision}"
             )
+        if entry.kind == "whisper":
+            _check_whisper(entry, staging)
         if entry.kind == "piper":
             config = staging / entry.files[1].target
             try:
@@ -398,6 +459,16 @@ class ModelStore:
             with contextlib.suppress(OSError):
                 if now - leftover.stat().st_mtime > _STALE_PARTIAL_S:
                     shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _check_whisper(entry: CatalogueEntry, staging: Path) -> None:
+    """A downloaded Whisper model needs a vocabulary and a readable config."""
+    if not any((staging / name).is_file() for name in ("vocabulary.txt", "vocabulary.json")):
+        raise ModelDownloadError(f"{entry.name}: {entry.repo}@{entry.revision} has no vocabulary file")
+    try:
+        json.loads((staging / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelDownloadError(f"{entry.name}: the downloaded config.json is not valid: {exc}") from exc
 
 
 def _read_manifest(folder: Path) -> dict[str, Any] | None:

@@ -8,28 +8,26 @@ from dataclasses import dataclass
 from chorus.config import Settings
 from chorus.engines.registry import EngineRegistry
 from chorus.services.accounts import ADMIN_USER, AccountService
+from chorus.services.audio_isolation import AudioIsolationService
 from chorus.services.catalogue import ModelCatalogue
 from chorus.services.credits import CreditService
+from chorus.services.forced_alignment import ForcedAlignmentService, build_forced_alignment_service
 from chorus.services.history import HistoryService
+from chorus.services.jobs import InProcessJobQueue
 from chorus.services.limits import ConcurrencyLimiter, RateLimiter
+from chorus.services.realtime_stt import RealtimeLimits, RealtimeSTTService
 from chorus.services.stt import STTService
+from chorus.services.tokens import TokenService
 from chorus.services.tts import TTSService
 from chorus.services.usage import UsageService
+from chorus.services.voice_design import VoiceDesignService
 from chorus.services.voices import VoiceService
+from chorus.services.webhooks import WebhookService
 from chorus.storage.blobs import BlobStore
 from chorus.storage.db import Database
+from chorus.stt.registry import build_stt_engine
 
 log = logging.getLogger("chorus")
-
-
-def _build_stt_engine() -> object | None:
-    """The embedded recogniser; None (reported per request) when its packages are missing."""
-    try:
-        from chorus.stt.pocketsphinx_engine import PocketsphinxEngine
-    except ImportError as exc:
-        log.warning("speech to text unavailable: %s", exc)
-        return None
-    return PocketsphinxEngine()
 
 
 @dataclass
@@ -48,6 +46,13 @@ class Services:
     stt: STTService
     rate_limiter: RateLimiter
     concurrency: ConcurrencyLimiter
+    realtime_stt: RealtimeSTTService
+    tokens: TokenService
+    jobs: InProcessJobQueue
+    webhooks: WebhookService
+    forced_alignment: ForcedAlignmentService | None = None
+    audio_isolation: AudioIsolationService | None = None
+    voice_design: VoiceDesignService | None = None
     # Set only on a first start without CHORUS_ADMIN_API_KEY: the admin key created then, shown once.
     bootstrap_secret: str | None = None
 
@@ -69,6 +74,9 @@ class Services:
         await voices.sync_premade(engines.all_voices())
         history = HistoryService(db.sessions, blobs)
         tts = TTSService(engines, catalogue, voices, credits, history)
+        jobs = InProcessJobQueue.from_settings(db.sessions, settings)
+        webhooks = WebhookService(db.sessions, settings, jobs)
+        stt_engine = build_stt_engine(settings)  # chosen by settings.stt_engine (chorus.stt.registry)
         services = cls(
             settings=settings,
             db=db,
@@ -81,10 +89,21 @@ class Services:
             history=history,
             usage=UsageService(db.sessions),
             tts=tts,
-            stt=STTService(db.sessions, credits, settings, _build_stt_engine(), tts.executor),
+            stt=STTService(db.sessions, credits, settings, stt_engine, tts.executor),
             rate_limiter=RateLimiter(),
             concurrency=ConcurrencyLimiter(),
+            # Realtime sessions get their own engine: one decoder per session that may run at once.
+            realtime_stt=RealtimeSTTService(
+                credits, build_stt_engine(settings, RealtimeLimits().max_sessions, reuse=stt_engine)
+            ),
+            tokens=await TokenService.open(db.engine, db.sessions),
+            jobs=jobs,
+            webhooks=webhooks,
         )
+        services.stt.enable_webhooks(jobs, webhooks, blobs)
+        services.forced_alignment = build_forced_alignment_service(credits, settings, tts.executor)
+        services.audio_isolation = AudioIsolationService(credits, settings, tts.executor)
+        services.voice_design = VoiceDesignService(db.sessions, blobs, engines, voices, credits, tts.executor)
         if settings.admin_api_key:
             await accounts.ensure_admin_key(settings.admin_api_key)
         elif not await accounts.has_any_key():
@@ -92,10 +111,17 @@ class Services:
                 "admin (first start)", user_name=ADMIN_USER, permissions="all", is_admin=True
             )
             services.bootstrap_secret = created.secret
+        # Last, once every job kind is registered: re-queues jobs a stopped server left running.
+        await jobs.start()
         return services
 
     async def close(self) -> None:
+        # First: running jobs still need the engines, executor and database to finish or re-queue.
+        await self.jobs.stop()
         self.tts.close()
+        self.realtime_stt.close()
+        if self.forced_alignment is not None:
+            self.forced_alignment.close()
         close_engines = getattr(self.engines, "close", None)
         if close_engines is not None:
             close_engines()

@@ -187,8 +187,12 @@ class VoiceService:
         description: str | None = None,
         labels: dict[str, str] | None = None,
         settings: dict[str, Any] | None = None,
+        transform: dict[str, Any] | None = None,
     ) -> Voice:
-        """Add a voice owned by the caller (used by voice design and cloning)."""
+        """Add a voice owned by the caller (used by voice design and cloning).
+
+        ``transform``: a ``VoiceTransform.to_json()`` applied to the base engine voice (None: none).
+        """
         voice = Voice(
             voice_id=premade_voice_id("user", f"{principal.user_id}:{time.time_ns()}"),
             owner_user_id=principal.user_id,
@@ -200,6 +204,7 @@ class VoiceService:
             native_voice=native_voice,
             settings=settings,
             created_at_unix=int(time.time()),
+            transform=transform,
         )
         async with self._sessions() as session, session.begin():
             session.add(voice)

@@ -60,6 +60,45 @@ class Voice(Base):
     native_voice: Mapped[str] = mapped_column(String(200))
     settings: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at_unix: Mapped[int] = mapped_column(BigInteger)
+    # A VoiceTransform (chorus.voicelab.voice_model) applied to the base engine voice; NULL: none.
+    transform: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class VoiceSample(Base):
+    """An audio sample a voice was made from (instant cloning), kept in the blob store."""
+
+    __tablename__ = "voice_samples"
+
+    sample_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    voice_id: Mapped[str] = mapped_column(ForeignKey("voices.voice_id", ondelete="CASCADE"), index=True)
+    file_name: Mapped[str] = mapped_column(String(300))
+    mime_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    duration_secs: Mapped[float | None] = mapped_column(Float, nullable=True)
+    blob_key: Mapped[str] = mapped_column(String(200))
+    created_at_unix: Mapped[int] = mapped_column(BigInteger)
+
+
+class VoicePreview(Base):
+    """A generated voice (voice design or remix) not yet saved: its base voice, transform and preview audio.
+    ``POST /v1/text-to-voice`` turns one into a voice; previews expire."""
+
+    __tablename__ = "voice_previews"
+
+    generated_voice_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    engine: Mapped[str] = mapped_column(String(40))
+    native_voice: Mapped[str] = mapped_column(String(200))
+    transform: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    media_type: Mapped[str] = mapped_column(String(60))
+    blob_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    duration_secs: Mapped[float | None] = mapped_column(Float, nullable=True)
+    source_voice_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # remix: the original
+    created_at_unix: Mapped[int] = mapped_column(BigInteger)
 
 
 class UserVoiceSettings(Base):
@@ -127,3 +166,54 @@ class Transcript(Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     audio_duration_secs: Mapped[float] = mapped_column(Float)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class Job(Base):
+    """One unit of background work (``services/jobs.py``): claimed by a conditional UPDATE, leased."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # queued | running | succeeded | failed | cancelled
+    status: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    # Unix seconds (fractional): when a queued job may next be claimed.
+    next_run_at: Mapped[float] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    result: Mapped[Any | None] = mapped_column(JSON, nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The runner holding a running job and until when; an expired lease means its runner died.
+    locked_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (Index("ix_jobs_status_next_run", "status", "next_run_at"),)
+
+
+class Webhook(Base):
+    """A workspace webhook (``/v1/workspace/webhooks``). The HMAC secret is kept to sign deliveries."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    webhook_url: Mapped[str] = mapped_column(Text)
+    auth_type: Mapped[str] = mapped_column(String(10))
+    secret: Mapped[str] = mapped_column(String(100))
+    request_headers: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    # WorkspaceWebhookEventType names this webhook is subscribed to, e.g. ["speech_to_text"].
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    is_disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_auto_disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    retry_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    most_recent_failure_error_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    most_recent_failure_timestamp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at_unix: Mapped[int] = mapped_column(BigInteger)

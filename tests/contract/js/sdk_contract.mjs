@@ -356,6 +356,53 @@ await check("history.delete", async () => {
     return { status: deleted.status };
 });
 
+let transcriptionId;
+
+await check("speechToText.convert", async () => {
+    expect(convertedAudio, "needs the audio of textToSpeech.convert");
+    const result = await client.speechToText.convert({
+        file: new Blob([convertedAudio], { type: "audio/mpeg" }),
+        modelId: "scribe_v1",
+        diarize: true,
+        tagAudioEvents: false,
+        keyterms: ["Chorus"],
+        timestampsGranularity: "word",
+        additionalFormats: [{ format: "srt" }, { format: "txt" }],
+        entityDetection: ["pii"],
+    });
+    expect(typeof result.text === "string" && result.text.length > 0, "no text");
+    expect(result.languageCode === "eng", `language ${result.languageCode}`);
+    const words = result.words.filter((w) => w.type === "word");
+    expect(words.length > 3 && words.every((w) => w.speakerId === "speaker_0"), "one speaker, labelled");
+    expect(words.every((w) => w.logprob <= 0 && w.start <= w.end), "word times and logprob");
+    const formats = (result.additionalFormats ?? []).map((f) => f.requestedFormat).sort();
+    expect(formats.join(",") === "srt,txt", `formats ${formats}`);
+    expect(result.additionalFormats[0].content.includes("-->"), "srt cue");
+    expect(Array.isArray(result.entities), "entities list");
+    transcriptionId = result.transcriptionId;
+    return { text: result.text, words: words.length };
+});
+
+await check("speechToText.transcripts", async () => {
+    expect(transcriptionId, "needs speechToText.convert");
+    const stored = await client.speechToText.transcripts.get(transcriptionId);
+    expect(stored.transcriptionId === transcriptionId, "same transcript");
+    await client.speechToText.transcripts.delete(transcriptionId);
+    await expectStatus(404, () => client.speechToText.transcripts.get(transcriptionId));
+    return { deleted: transcriptionId };
+});
+
+await check("forcedAlignment.create", async () => {
+    expect(convertedAudio, "needs the audio of textToSpeech.convert");
+    const aligned = await client.forcedAlignment.create({
+        file: new Blob([convertedAudio], { type: "audio/mpeg" }),
+        text: texts.convert,
+    });
+    expect(aligned.words.length === texts.convert.split(/\s+/).length, `${aligned.words.length} words`);
+    expect(aligned.characters.map((c) => c.text).join("") === texts.convert, "characters cover the text");
+    return { words: aligned.words.length, loss: aligned.loss };
+});
+
 await check("error.bad_api_key", async () => {
     const bad = makeClient("sk_not_a_real_key_0000000000000000");
     const voices = await expectStatus(401, () => bad.voices.getAll());

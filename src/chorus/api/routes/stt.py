@@ -2,35 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 import httpx
-from fastapi import APIRouter, Depends, Form, UploadFile
+from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 from chorus.api.deps import ServicesDep, generation_slot, require
 from chorus.errors import BadRequest
 from chorus.services.accounts import Principal
 from chorus.services.stt import STTInput, parse_keyterms
+from chorus.services.webhooks import parse_webhook_metadata
+from chorus.stt.entities import check_redaction, parse_entity_option, parse_redaction_mode
+from chorus.stt.exports import parse_additional_formats
 
 router = APIRouter()
 Listener = Annotated[Principal, Depends(require("speech_to_text"))]
 FETCH_TIMEOUT_S = 30.0
 
-# Accepted for compatibility but not yet implemented: refusing them beats silently ignoring them.
-NOT_YET = {
-    "diarize": "speaker diarization",
-    "webhook": "webhook delivery",
-    "use_multi_channel": "multi-channel transcription",
-    "no_verbatim": "verbatim clean-up (no_verbatim)",
-    "detect_speaker_roles": "speaker roles",
-}
-
 
 def _absent(value: str | None) -> bool:
     return value is None or value.strip() in ("", "null")
+
+
+def _unwrap(values: list[str] | None) -> str | list[str] | None:
+    """One form field stays its text (JSON, a name or ``null``); repeated fields stay a list."""
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else values
 
 
 async def _fetch(url: str, limit: int) -> bytes:
@@ -62,6 +64,7 @@ async def _fetch(url: str, limit: int) -> bytes:
 
 @router.post("/v1/speech-to-text", dependencies=[Depends(generation_slot)])
 async def speech_to_text(
+    http_request: Request,
     services: ServicesDep,
     principal: Listener,
     model_id: Annotated[str, Form()],
@@ -76,36 +79,35 @@ async def speech_to_text(
     diarization_threshold: Annotated[float | None, Form(ge=0.1, le=0.4)] = None,
     file_format: Annotated[Literal["pcm_s16le_16", "other"], Form()] = "other",
     webhook: Annotated[bool, Form()] = False,
+    webhook_id: Annotated[str | None, Form()] = None,
+    webhook_metadata: Annotated[str | None, Form()] = None,
     use_multi_channel: Annotated[bool, Form()] = False,
+    multichannel_output_style: Annotated[Literal["separate", "combined"], Form()] = "separate",
     no_verbatim: Annotated[bool, Form()] = False,
     detect_speaker_roles: Annotated[bool, Form()] = False,
+    use_speaker_library: Annotated[bool, Form()] = False,
     keyterms: Annotated[list[str] | None, Form()] = None,
-    additional_formats: Annotated[str | None, Form()] = None,
-    entity_detection: Annotated[str | None, Form()] = None,
-    entity_redaction: Annotated[str | None, Form()] = None,
+    # Repeated fields (JS SDK) or one JSON field (Python SDK, literal "null" when unset) both arrive as lists.
+    additional_formats: Annotated[list[str] | None, Form()] = None,
+    entity_detection: Annotated[list[str] | None, Form()] = None,
+    entity_redaction: Annotated[list[str] | None, Form()] = None,
+    entity_redaction_mode: Annotated[str | None, Form()] = None,
     temperature: Annotated[float | None, Form(ge=0, le=2)] = None,
     seed: Annotated[int | None, Form(ge=0, le=2_147_483_647)] = None,
     enable_logging: bool = True,
 ) -> JSONResponse:
-    flags = {
-        "diarize": diarize,
-        "webhook": webhook,
-        "use_multi_channel": use_multi_channel,
-        "no_verbatim": no_verbatim,
-        "detect_speaker_roles": detect_speaker_roles,
-    }
-    for name, on in flags.items():
-        if on:
-            raise BadRequest(
-                f"{NOT_YET[name]} is not available on this server yet.", status="feature_not_available"
-            )
-    for name, value in (
-        ("additional_formats", additional_formats),
-        ("entity_detection", entity_detection),
-        ("entity_redaction", entity_redaction),
-    ):
-        if not _absent(value) and value.strip() != "[]":  # type: ignore[union-attr]
-            raise BadRequest(f"{name} is not available on this server yet.", status="feature_not_available")
+    # Parsed before anything is read or charged, so malformed options cost nothing.
+    detect = parse_entity_option(_unwrap(entity_detection), "entity_detection") or frozenset()
+    redact_types = parse_entity_option(_unwrap(entity_redaction), "entity_redaction") or frozenset()
+    check_redaction(detect, redact_types)
+    mode = parse_redaction_mode(entity_redaction_mode)
+    exports = parse_additional_formats(_unwrap(additional_formats))
+    metadata = parse_webhook_metadata(webhook_metadata)
+    target_id = None if _absent(webhook_id) else webhook_id.strip()  # type: ignore[union-attr]
+    if not webhook and (target_id is not None or metadata is not None):
+        raise BadRequest(
+            "webhook_id and webhook_metadata are only valid when webhook is true.", status="invalid_request"
+        )
     urls = [u for u in (source_url, cloud_storage_url) if not _absent(u)]
     sources: list[UploadFile | str] = ([file] if file is not None else []) + urls  # type: ignore[operator]
     if len(sources) != 1:
@@ -120,18 +122,38 @@ async def speech_to_text(
     else:
         audio = await _fetch(str(sources[0]), limit)
     terms = parse_keyterms(keyterms[0] if keyterms and len(keyterms) == 1 else json.dumps(keyterms or []))
-    body: dict[str, Any] = await services.stt.transcribe(
-        principal,
-        STTInput(
-            audio=audio,
-            model_id=model_id,
-            file_format=file_format,
-            language_code=None if _absent(language_code) else language_code,
-            timestamps_granularity=timestamps_granularity,
-            keyterms=terms,
-            enable_logging=enable_logging,
-        ),
+    stt_input = STTInput(
+        audio=audio,
+        model_id=model_id,
+        file_format=file_format,
+        language_code=None if _absent(language_code) else language_code,
+        timestamps_granularity=timestamps_granularity,
+        keyterms=terms,
+        enable_logging=enable_logging,
+        tag_audio_events=tag_audio_events,
+        diarize=diarize,
+        num_speakers=num_speakers,
+        diarization_threshold=diarization_threshold,
+        detect_speaker_roles=detect_speaker_roles,
+        no_verbatim=no_verbatim,
+        entity_detection=tuple(sorted(detect)),
+        entity_redaction=tuple(sorted(redact_types)),
+        entity_redaction_mode=mode,
+        additional_formats=tuple(dataclasses.asdict(e) for e in exports),
+        use_multi_channel=use_multi_channel,
+        multichannel_output_style=multichannel_output_style,
     )
+    if webhook:
+        # Answered at once (SpeechToTextWebhookResponseModel); the transcript goes to the webhooks.
+        accepted = await services.stt.submit_webhook(
+            principal,
+            stt_input,
+            request_id=http_request.state.request_id,
+            webhook_id=target_id,
+            webhook_metadata=metadata,
+        )
+        return JSONResponse(accepted, status_code=202)
+    body: dict[str, Any] = await services.stt.transcribe(principal, stt_input)
     return JSONResponse(body)
 
 
