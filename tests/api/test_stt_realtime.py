@@ -24,10 +24,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chorus.services.tokens import (
     DatabaseTokenStore,
-    MemoryTokenStore,
     TokenService,
     single_use_tokens,
-    token_metadata,
 )
 from chorus.services.voices import premade_voice_id
 from chorus.stt.base import Final, Partial, STTCapabilities
@@ -492,16 +490,13 @@ def test_token_response_matches_the_spec(server: LiveServer) -> None:
 
 
 async def test_database_token_store_consumes_once(tmp_path: Path) -> None:
-    """Tokens in the database: the service picks the table up when it exists; concurrent redeems, one wins."""
+    """Tokens in the database (shared by every worker); concurrent redeems of one token: one wins."""
     from chorus.services.accounts import AccountService
     from chorus.storage.db import Database
 
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'tokens.db'}")
     try:
-        db.migrate()
-        assert isinstance((await TokenService.open(db.engine, db.sessions)).store, MemoryTokenStore)
-        async with db.engine.begin() as connection:
-            await connection.run_sync(token_metadata.create_all)
+        db.migrate()  # migration 0005 creates the table
         tokens = await TokenService.open(db.engine, db.sessions)
         assert isinstance(tokens.store, DatabaseTokenStore)
         accounts = AccountService(db.sessions, "free")
@@ -584,6 +579,16 @@ async def test_key_concurrency_limit(server: LiveServer) -> None:
             messages, code = await until_closed(second)
     assert code == 1008 and messages[0]["message_type"] == "rate_limited"
     assert "concurrent" in messages[0]["error"].lower()
+
+
+async def test_key_rate_limit(server: LiveServer) -> None:
+    secret = new_key(server, rate_limit_per_minute=1, name="slow caller")
+    async with session(server, key=secret) as first:
+        assert (await recv(first))["message_type"] == "session_started"
+    async with session(server, key=secret) as second:
+        messages, code = await until_closed(second)
+    assert code == 1008 and messages[0]["message_type"] == "rate_limited"
+    assert "1 requests per minute" in messages[0]["error"]
 
 
 class _FakeStream:

@@ -128,12 +128,26 @@ def test_the_three_previews_differ(deep: dict[str, Any], high: dict[str, Any]) -
         assert len(set(audio)) == 3
 
 
-def test_a_seed_makes_previews_byte_identical(client: TestClient, deep: dict[str, Any]) -> None:
-    again = _design(client, DEEP, text=TEXT, seed=42, loudness=0.0)
+def test_a_seed_makes_previews_byte_identical_and_is_charged_like_tts(
+    client: TestClient, deep: dict[str, Any]
+) -> None:
+    # The older create-previews route runs the same design: same inputs and seed, the same bytes.
+    before = client.get("/v1/user/subscription").json()["character_count"]
+    response = client.post(
+        "/v1/text-to-voice/create-previews",
+        params={"output_format": "pcm_16000"},
+        json={"voice_description": DEEP, "text": TEXT, "seed": 42, "loudness": 0.0},
+    )
+    assert response.status_code == 200, response.text
+    again = response.json()
+    assert again["text"] == TEXT
     assert [p["audio_base_64"] for p in again["previews"]] == [p["audio_base_64"] for p in deep["previews"]]
     assert {p["generated_voice_id"] for p in again["previews"]}.isdisjoint(
         p["generated_voice_id"] for p in deep["previews"]
     )
+    # One charge for the preview text's characters, as for TTS.
+    assert response.headers["character-cost"] == str(len(TEXT))
+    assert client.get("/v1/user/subscription").json()["character_count"] == before + len(TEXT)
 
 
 def test_deep_and_high_pitched_differ_in_f0_and_fast_and_slow_in_rate(
@@ -161,6 +175,26 @@ def test_loudness_lands_within_2_lu_of_the_target(client: TestClient, deep: dict
         assert np.abs(samples).max() < 1.0
 
 
+def test_timbre_words_change_the_voice(client: TestClient) -> None:
+    from parselmouth import Sound
+    from parselmouth.praat import call
+
+    from chorus.voicelab.design import BaseVoice, design_voices, parse_description
+
+    service = client.app.state.services.voice_design  # type: ignore[attr-defined]
+    rms = BaseVoice("flite", "rms", "male", "american", "middle_aged", "en", sample_rate=RATE)
+
+    def shimmer(description: str) -> float:
+        # One base voice and one seed: the two designs differ only in what the words ask for.
+        design = design_voices(parse_description(description), [rms], guidance_scale=8, seed=11)[0]
+        sound = Sound(service.render_preview(design, TEXT).samples.astype(np.float64), RATE)
+        points = call(sound, "To PointProcess (periodic, cc)", 60, 400)
+        return float(call([sound, points], "Get shimmer (local)", 0, 0, 0.0001, 0.02, 1.3, 1.6))
+
+    smooth, raspy = shimmer("A smooth man's voice."), shimmer("A raspy, gravelly man's voice.")
+    assert raspy > 1.15 * smooth, (smooth, raspy)
+
+
 def test_auto_generated_text_fits_the_description(client: TestClient) -> None:
     result = _design(
         client, "An old pirate captain with a gravelly voice, shouting orders on deck.", auto_generate_text=True,
@@ -171,29 +205,6 @@ def test_auto_generated_text_fits_the_description(client: TestClient) -> None:
     spanish = _design(client, "A Spanish-speaking woman, warm and friendly.", seed=1, stream_previews=True)
     assert all(p["language"] == "es" for p in spanish["previews"])
     assert "de" in spanish["text"].split()
-
-
-def test_create_previews_is_the_older_design_and_charges_like_tts(client: TestClient) -> None:
-    before = client.get("/v1/user/subscription").json()["character_count"]
-    response = client.post(
-        "/v1/text-to-voice/create-previews",
-        params={"output_format": "mp3_22050_32"},
-        json={"voice_description": "A gentle, breathy young woman speaking softly.", "text": TEXT, "seed": 2},
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert len(body["previews"]) == 3 and body["text"] == TEXT
-    assert response.headers["character-cost"] == str(len(TEXT))
-    assert client.get("/v1/user/subscription").json()["character_count"] == before + len(TEXT)
-    for preview in body["previews"]:
-        assert preview["media_type"] == "audio/mpeg"
-        audio = base64.b64decode(preview["audio_base_64"])
-        with av.open(io.BytesIO(audio)) as container:
-            stream = container.streams.audio[0]
-            assert stream.codec_context.name.startswith("mp3") and stream.rate == 22_050
-        # The stream route plays exactly the stored preview.
-        streamed = client.get(f"/v1/text-to-voice/{preview['generated_voice_id']}/stream")
-        assert streamed.status_code == 200 and streamed.content == audio
 
 
 # --- saving and streaming ------------------------------------------------------------------------

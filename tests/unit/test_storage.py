@@ -23,6 +23,7 @@ TABLES = {
     "webhooks",
     "voice_samples",
     "voice_previews",
+    "single_use_tokens",
     "alembic_version",
 }
 

@@ -25,12 +25,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Literal, Protocol, get_args
 
-from sqlalchemy import Column, Float, MetaData, String, Table, delete, insert, inspect, select, update
+from sqlalchemy import delete, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from chorus.errors import Unauthorized
 from chorus.services.accounts import Principal
-from chorus.storage.models import ApiKey, User
+from chorus.storage.models import ApiKey, SingleUseToken, User
 
 log = logging.getLogger(__name__)
 
@@ -45,20 +45,8 @@ TOKEN_PERMISSIONS: dict[str, str] = {
     "tts_websocket": "text_to_speech",
 }
 
-# The table :class:`DatabaseTokenStore` uses. It belongs in ``chorus.storage.models`` with an Alembic
-# migration; it is declared here (on its own metadata, invisible to Alembic) until that migration exists.
-token_metadata = MetaData()
-single_use_tokens = Table(
-    "single_use_tokens",
-    token_metadata,
-    Column("token_hash", String(64), primary_key=True),
-    Column("token_type", String(40), nullable=False),
-    Column("user_id", String(32), nullable=False),
-    Column("key_id", String(32), nullable=False),
-    Column("created_at", Float, nullable=False),
-    Column("expires_at", Float, nullable=False, index=True),
-    Column("consumed_at", Float, nullable=True),
-)
+# The table :class:`DatabaseTokenStore` uses (model SingleUseToken, migration 0005).
+single_use_tokens = SingleUseToken.__table__
 
 
 @dataclass(frozen=True)

@@ -38,15 +38,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chorus.audio.encode import StreamEncoder
 from chorus.audio.formats import OutputFormat, parse_output_format
-from chorus.engines.base import PCMFormat, TTSEngine
+from chorus.engines.base import PCMFormat, SynthesisRequest, TTSEngine
 from chorus.engines.registry import EngineRegistry
 from chorus.errors import BadRequest, EngineMissing, NotFound
 from chorus.services.accounts import Principal
 from chorus.services.credits import Charge, CreditService
-from chorus.services.render import RenderPlan, render
-from chorus.services.voices import DEFAULT_VOICE_SETTINGS, VoiceService
+from chorus.services.voices import VoiceService
 from chorus.storage.blobs import BlobStore
 from chorus.storage.models import Voice, VoicePreview
+from chorus.text.normalize import normalize
 from chorus.voicelab.design import (
     BaseVoice,
     ConceptMatcher,
@@ -61,6 +61,7 @@ from chorus.voicelab.design import (
     remix_voices,
 )
 from chorus.voicelab.preview_text import preview_text
+from chorus.voicelab.transform_dsp import EngineProsody, split_for_engine
 from chorus.voicelab.voice_model import VoiceTransform
 
 log = logging.getLogger("chorus")
@@ -71,11 +72,10 @@ PRODUCT = "voice_generation"
 STREAM_FORMAT = "mp3_44100_128"  # the preview stream route answers audio/mpeg
 PREVIEW_TTL_S = 24 * 3600
 TRUE_PEAK = 0.98  # limiter ceiling (about -0.2 dBFS)
+F0_TOLERANCE = 0.015  # relative miss of the median F0 target that a second engine pass corrects
+F0_PASSES = 2
 CHARS_PER_SECOND = 14.5  # speech at rate 1, for the duration estimate of previews not yet rendered
-CALIBRATION_TEXT = (
-    "The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore, "
-    "and every evening we walk along the river."
-)
+CALIBRATION_TEXT = "Every evening we walk along the river and talk about the day."
 
 
 @dataclass(frozen=True)
@@ -286,7 +286,11 @@ class VoiceDesignService:
         if espeak is not None and espeak.available():
             languages = {code for code, _ in espeak.languages()}
             voices += accent_voices(attrs, languages, rate("espeak-ng"))
-        return voices
+        # Measured F0 lets the ranking prefer voices near the target (less to shift, better sound).
+        return [
+            replace(v, f0_median_hz=self.base_f0(v.engine, v.native_voice, v.speaks_for_language))
+            for v in voices
+        ]
 
     def _plan_design(
         self, description: str, text: str | None, seed: int, guidance: float, loudness: float
@@ -348,14 +352,18 @@ class VoiceDesignService:
         preview, language = self._text_for(attrs_for_text, description, text, seed)
         return changes, preview, language, designs
 
-    def base_f0(self, engine_name: str, native_voice: str) -> float | None:
-        """Median F0 (Hz) of a base voice reading a calibration sentence (measured once, then cached)."""
-        key = (engine_name, native_voice)
+    def base_f0(self, engine_name: str, native_voice: str, language: str | None = None) -> float | None:
+        """Median F0 (Hz) of a base voice reading a calibration sentence at pitch 1 (measured once, cached).
+
+        The TTS render path needs the same figure to turn a transform's ``f0_median_hz`` into the engine's
+        ``pitch`` (:func:`chorus.voicelab.design.native_controls`).
+        """
+        key = (engine_name, native_voice, language)
         if key not in self._base_f0:
             engine = self.engines.get(engine_name)
             value: float | None = None
             if engine is not None and engine.available():
-                samples, rate = _synthesize(engine, native_voice, CALIBRATION_TEXT, None, seed=0)
+                samples, rate = _synthesize(engine, native_voice, CALIBRATION_TEXT, language, seed=0)
                 value = median_f0(samples, rate)
             self._base_f0[key] = value
         return self._base_f0[key]
@@ -363,22 +371,46 @@ class VoiceDesignService:
     # --- rendering (worker thread) -------------------------------------------------------------
 
     def render_preview(self, design: VoiceDesign, text: str) -> RenderedPreview:
-        """Engine -> transform -> loudness: the preview as float samples."""
-        engine = self.engines.get(design.base.engine)
+        """Engine (F0, range and rate as its own controls) -> timbre DSP -> loudness, as float samples."""
+        base = design.base
+        engine = self.engines.get(base.engine)
         if engine is None or not engine.available():
-            raise EngineMissing(f"The {design.base.engine} engine is not available.")
+            raise EngineMissing(f"The {base.engine} engine is not available.")
         transform = design.transform
         # English needs no hint; an accent voice (French eSpeak NG reading English) must not get one, or
         # the engine would switch to an English voice.
-        hint = design.base.speaks_for_language or (design.language if design.language != "en" else None)
-        samples, rate = _synthesize(engine, design.base.native_voice, text, hint, seed=transform.seed)
+        hint = base.speaks_for_language or (design.language if design.language != "en" else None)
+        base_f0 = self.base_f0(base.engine, base.native_voice, hint)
+        prosody, residual, _ = split_for_engine(transform.replace(loudness_lufs=None), base_f0)
+        samples, rate = _synthesize(
+            engine, base.native_voice, text, hint, seed=transform.seed, prosody=prosody
+        )
         if samples.size == 0:
             raise BadRequest("The preview text has nothing to say.", status="empty_text")
-        shaped = apply_transform(samples, rate, replace(transform, loudness_lufs=None))
-        target = transform.loudness_lufs
-        if target is not None:
-            shaped = normalize_loudness(shaped, rate, target)
-        return RenderedPreview(shaped.astype(np.float32), rate, target)
+        produced = median_f0(samples, rate)
+        target = transform.f0_median_hz
+        for _ in range(F0_PASSES):
+            # The base voice's F0 on this text is not its F0 on the calibration sentence (and the range
+            # moves the median a little): speak again with the pitch corrected by what came out.
+            if not (target and produced) or abs(math.log(produced / target)) <= math.log1p(F0_TOLERANCE):
+                break
+            pitch = min(2.0, max(0.5, prosody.pitch * target / produced))
+            if abs(pitch - prosody.pitch) < 1e-3:
+                break  # at the engine's limit: the DSP does the rest
+            prosody = replace(prosody, pitch=pitch)
+            samples, rate = _synthesize(
+                engine, base.native_voice, text, hint, seed=transform.seed, prosody=prosody
+            )
+            produced = median_f0(samples, rate)
+        if target and produced and abs(math.log(produced / target)) > math.log1p(F0_TOLERANCE):
+            residual = residual.replace(f0_median_hz=target)  # what the engine could not reach
+        else:
+            residual = residual.replace(f0_median_hz=None)
+        shaped = apply_transform(samples, rate, residual, source_f0_hz=produced)
+        loudness = transform.loudness_lufs
+        if loudness is not None:
+            shaped = normalize_loudness(shaped, rate, loudness)
+        return RenderedPreview(shaped.astype(np.float32), rate, loudness)
 
     def _render_encoded(self, design: VoiceDesign, text: str, fmt: OutputFormat) -> tuple[bytes, float]:
         rendered = self.render_preview(design, text)
@@ -512,31 +544,47 @@ def _to_pcm(samples: np.ndarray) -> bytes:
 
 
 def _synthesize(
-    engine: TTSEngine, native_voice: str, text: str, language: str | None, *, seed: int | None
+    engine: TTSEngine,
+    native_voice: str,
+    text: str,
+    language: str | None,
+    *,
+    seed: int | None,
+    prosody: EngineProsody | None = None,
 ) -> tuple[np.ndarray, int]:
-    """The engine reading ``text`` through the TTS pipeline (``language``: the hint it gets), as float
-    samples, and their rate."""
-    fmt = engine.output_format()
-    plan = RenderPlan(
-        text=text,
-        engine=engine,
+    """The engine reading normalised ``text`` (``language``: the hint it gets) with ``prosody``'s pitch,
+    range and speed multipliers, as float samples, and their rate."""
+    prosody = prosody or EngineProsody()
+    request = SynthesisRequest(
+        text=normalize(text, language or "en", "auto").text,
         native_voice=native_voice,
         language=language,
-        settings=dict(DEFAULT_VOICE_SETTINGS),
         seed=seed,
+        speed=prosody.speed,
+        pitch=prosody.pitch,
+        pitch_range=prosody.pitch_range,
     )
-    pcm = b"".join(chunk.pcm for chunk in render(plan))
+    chunks = engine.synthesize(request)
+    try:
+        pcm = b"".join(chunk.pcm for chunk in chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
     samples = np.frombuffer(pcm, "<i2").astype(np.float32) / np.float32(32768.0)
-    return samples, fmt.sample_rate
+    return samples, engine.output_format().sample_rate
 
 
-def apply_transform(samples: np.ndarray, rate: int, transform: VoiceTransform) -> np.ndarray:
-    """The transform applied to float samples (:mod:`chorus.voicelab.transform_dsp`)."""
+def apply_transform(
+    samples: np.ndarray, rate: int, transform: VoiceTransform, *, source_f0_hz: float | None = None
+) -> np.ndarray:
+    """The (residual) transform applied to float samples by :mod:`chorus.voicelab.transform_dsp`."""
     if transform.is_identity():
         return samples
-    from chorus.voicelab import transform_dsp
+    from chorus.voicelab.transform_dsp import apply_transform as transform_pcm
 
-    return np.asarray(transform_dsp.apply_transform(samples, rate, transform), np.float32)
+    out = transform_pcm(_to_pcm(samples), rate, transform, source_f0_median_hz=source_f0_hz)
+    return np.frombuffer(out, "<i2").astype(np.float32) / np.float32(32768.0)
 
 
 def median_f0(samples: np.ndarray, rate: int) -> float | None:

@@ -217,3 +217,17 @@ class Webhook(Base):
     most_recent_failure_error_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     most_recent_failure_timestamp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at_unix: Mapped[int] = mapped_column(BigInteger)
+
+
+class SingleUseToken(Base):
+    """A single-use token (``POST /v1/single-use-token/{type}``): only its hash is kept."""
+
+    __tablename__ = "single_use_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_type: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[str] = mapped_column(String(32))
+    key_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+    consumed_at: Mapped[float | None] = mapped_column(Float, nullable=True)

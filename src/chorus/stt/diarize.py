@@ -182,13 +182,25 @@ def _centroids(embeddings: np.ndarray, labels: np.ndarray, count: int) -> np.nda
 
 
 def _merge_closest(
-    embeddings: np.ndarray, labels: np.ndarray, clusters: int, cut: float, limit: int
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    clusters: int,
+    cut: float,
+    limit: int,
+    size_penalty: float = 0.0,
+    seconds_per_window: float = 1.0,
 ) -> tuple[np.ndarray, int]:
-    """Merge the two clusters with the closest centroids while closer than ``cut`` or more than ``limit``."""
+    """Merge the two closest clusters while closer than ``cut`` or more than ``limit``.
+
+    Closeness is the centroids' cosine distance less ``size_penalty * (1/s_a + 1/s_b)`` (s: seconds of
+    speech in each cluster), since small clusters' centroids are noisy.
+    """
     sums = np.zeros((clusters, embeddings.shape[1]), np.float64)
     np.add.at(sums, labels, embeddings)
+    seconds = np.bincount(labels, minlength=clusters) * seconds_per_window
     centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-    distance = 1.0 - centroids @ centroids.T
+    inverse = 1.0 / seconds
+    distance = 1.0 - centroids @ centroids.T - size_penalty * (inverse[:, None] + inverse[None, :])
     np.fill_diagonal(distance, np.inf)
     owner = np.arange(clusters)  # which surviving cluster each original one is now part of
     alive = np.ones(clusters, bool)
@@ -200,8 +212,11 @@ def _merge_closest(
         alive[gone] = False
         owner[owner == gone] = keep
         sums[keep] += sums[gone]
+        seconds[keep] += seconds[gone]
+        inverse[keep] = 1.0 / seconds[keep]
         centroids[keep] = sums[keep] / max(float(np.linalg.norm(sums[keep])), 1e-12)
-        row = np.where(alive, 1.0 - centroids @ centroids[keep], np.inf)
+        row = 1.0 - centroids @ centroids[keep] - size_penalty * (inverse + inverse[keep])
+        row = np.where(alive, row, np.inf)
         row[keep] = np.inf
         distance[keep, :] = distance[:, keep] = row
         distance[gone, :] = distance[:, gone] = np.inf
@@ -353,7 +368,13 @@ class Diarizer:
         # Stage 2.
         limit = num_speakers if num_speakers is not None else MAX_SPEAKERS
         labels, clusters = _merge_closest(
-            embeddings, labels, clusters, params.cosine_threshold(threshold), limit
+            embeddings,
+            labels,
+            clusters,
+            params.cosine_threshold(threshold),
+            limit,
+            getattr(params, "size_penalty", 0.0),
+            params.hop_s,
         )
         labels, clusters = self._fold_small(embeddings, labels, clusters)
         for _ in range(params.refine_iterations):
@@ -367,6 +388,19 @@ class Diarizer:
         self, embeddings: np.ndarray, labels: np.ndarray, clusters: int
     ) -> tuple[np.ndarray, int]:
         """Fold clusters with under ``min_speaker_s`` of speech into the nearest cluster with enough."""
+        if getattr(self.params, "fold_mode", "big") == "nearest":
+            labels = labels.copy()
+            while clusters > 1:
+                sizes = np.bincount(labels, minlength=clusters)
+                smallest = int(np.argmin(sizes))
+                if sizes[smallest] * self.params.hop_s >= self.params.min_speaker_s:
+                    break
+                centroids = _centroids(embeddings, labels, clusters)
+                similarity = centroids @ centroids[smallest]
+                similarity[smallest] = -np.inf
+                labels[labels == smallest] = int(np.argmax(similarity))
+                labels, clusters = _compact(labels)
+            return labels, clusters
         sizes = np.bincount(labels, minlength=clusters)
         big = np.flatnonzero(sizes * self.params.hop_s >= self.params.min_speaker_s)
         if len(big) == 0:

@@ -693,8 +693,9 @@ def _decode_audio(
 
 class PocketsphinxStream:
     """Live transcription: VAD runs as audio arrives; speech is decoded incrementally for :class:`Partial`
-    hypotheses, and when VAD closes a segment its audio is decoded again as a whole (exactly what
-    :meth:`PocketsphinxEngine.transcribe` does with a segment) for the :class:`Final`.
+    hypotheses, and when VAD closes a segment the live utterance is finished for the :class:`Final` (a
+    segment cut at the maximum length is decoded again as a whole, as :meth:`PocketsphinxEngine.transcribe`
+    does).
 
     Loudness normalisation follows the level heard so far (:class:`LevelTracker`). A decoder is leased from
     the engine's pool for each utterance only, so idle streams hold none. The cepstral mean the incremental
@@ -710,6 +711,7 @@ class PocketsphinxStream:
         self._segmenter = StreamingSegmenter(engine.settings.vad)
         vad = engine.settings.vad
         self._lead_in = int(max(vad.speech_pad_ms, vad.start_pad_ms or 0) * SAMPLE_RATE / 1000)
+        self._max_live = int((vad.max_speech_s - 1.0) * SAMPLE_RATE)  # shorter segments end in silence
         self._entries, self._spelling = engine._keyterm_entries(options.keyterms)
         self._audio = _SampleBuffer()  # the 16 kHz audio still needed, by absolute sample index
         self._vad_pos = 0  # absolute sample up to which VAD has run
@@ -839,12 +841,31 @@ class PocketsphinxStream:
 
     def _final(self, segment: SpeechSegment) -> Final:
         decoder = self._lease()
+        words: list[Word] | None = None
         if self._utt_start is not None:
+            # The live utterance already holds this segment's search: finish it rather than decode the
+            # audio again. Measured on 6 LibriSpeech clips streamed in 100 ms chunks: CPU per audio second
+            # 0.31 -> 0.15, a commit 334 -> 38 ms (median), WER 27.3% -> 28.0%. A segment cut at the
+            # maximum length (the live utterance runs on into the next one) is decoded again instead, and so
+            # is a stream's first utterance: its live search began with the model's default cepstral mean,
+            # far off for narrowband or unusual channels (8 kHz u-law lost half its words that way).
+            live = (
+                bool(self._cmn)
+                and self._utt_start <= segment.start
+                and segment.end - segment.start < self._max_live
+            )
+            if live and self._fed < segment.end:
+                decoder.process(self._audio.slice(self._fed, segment.end), full_utt=False)
+                self._fed = segment.end
             decoder.end_utt()
             self._cmn = decoder.get_cmn() or self._cmn
+            if live:
+                words = _words(decoder.segments(), self._utt_start / SAMPLE_RATE, self._spelling,
+                               segment.end_s)  # fmt: skip
             self._utt_start = None
-        audio = self._audio.slice(segment.start, segment.end)
-        words = _decode_audio(decoder, audio, segment.start_s, self._spelling, None)
+        if words is None:
+            audio = self._audio.slice(segment.start, segment.end)
+            words = _decode_audio(decoder, audio, segment.start_s, self._spelling, None)
         self._release()
         self._partial = ""
         return Final(

@@ -247,7 +247,8 @@ LEXICON: tuple[tuple[str, tuple[Effect, ...]], ...] = (
     (r"(?:she|her|hers|herself)", _e(pronoun="female")),
     (r"(?:androgynous|gender ?neutral|non ?binary|genderless)", _e(gender="neutral")),
     # age
-    (r"(?:child|children|kid|kids|toddler|baby|infant|little (?:boy|girl|one)|schoolboy|schoolgirl"
+    # Not "children's TV" or "kids' books": a plural possessive names the audience.
+    (r"(?:child|children(?!')|kid|kids(?!')|toddler|baby|infant|little (?:boy|girl|one)|schoolboy|schoolgirl"
      r"|childlike)",
      _e(age="child", pitch=0.2)),
     (r"(?:young(?:er)?|youthful|teen|teens|teenage|teenager|adolescent|twenty something|college|student)",
@@ -912,8 +913,8 @@ TIMBRE_KNOBS: dict[str, dict[str, float]] = {
     "rich": {"formant_log": -0.03, "tilt": -1.0},
     "crisp": {"tilt": 1.5},
     "nasal": {"nasal": 1.0},
-    "raspy": {"roughness": 0.55},
-    "breathy": {"breathiness": 0.5},
+    "raspy": {"roughness": 0.7},
+    "breathy": {"breathiness": 0.9},  # the DSP's breathiness 1 is noise about 20 dB under the voice
     "smooth": {"roughness": -0.3, "breathiness": -0.1},
 }
 

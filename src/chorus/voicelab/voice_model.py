@@ -40,6 +40,12 @@ class VoiceTransform:
     - ``roughness``: 0..1, cycle-to-cycle F0 and amplitude perturbation (jitter/shimmer): raspy, creaky.
     - ``loudness_lufs``: integrated loudness of the output; None leaves the engine's level.
     - ``seed``: makes the stochastic parts (breath noise, jitter) reproducible.
+    - ``frames``: the target speaker's spectral frames for a clone (a
+      :class:`chorus.voicelab.transform_dsp.FrameBank` in its compact text form, about 100-250 kB for
+      30-40 s of samples; "" = none). Each frame of the base voice takes the envelope of its nearest
+      frame here, which is what makes a clone sound like its speaker rather than like the base voice.
+    - ``frames_source_db``: the base voice's mean spectral shape (``BANK_BANDS`` mel band levels in dB,
+      measured when the clone was built), which frame matching subtracts to compare like with like.
     - ``reference``: free-form facts about the source (e.g. the speaker embedding of a clone, measured F0
       statistics), kept for neural engines that take the reference directly and for re-analysis.
     """
@@ -54,6 +60,8 @@ class VoiceTransform:
     roughness: float = 0.0
     loudness_lufs: float | None = None
     seed: int = 0
+    frames: str = field(default="", repr=False)
+    frames_source_db: tuple[float, ...] = field(default=(), repr=False)
     reference: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def is_identity(self) -> bool:
@@ -68,11 +76,13 @@ class VoiceTransform:
             and self.breathiness == 0.0
             and self.roughness == 0.0
             and self.loudness_lufs is None
+            and not self.frames
         )
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["envelope_db"] = list(self.envelope_db)
+        data["frames_source_db"] = list(self.frames_source_db)
         data["version"] = SCHEMA_VERSION
         return data
 
@@ -85,6 +95,10 @@ class VoiceTransform:
         values = {k: v for k, v in data.items() if k in names}
         if "envelope_db" in values:
             values["envelope_db"] = tuple(float(x) for x in values["envelope_db"] or ())
+        if "frames_source_db" in values:
+            values["frames_source_db"] = tuple(float(x) for x in values["frames_source_db"] or ())
+        if "frames" in values:
+            values["frames"] = str(values["frames"] or "")
         return cls(**values)
 
     def replace(self, **changes: Any) -> VoiceTransform:

@@ -1,0 +1,284 @@
+"""Instant voice cloning: a base engine voice plus a measured transform that moves it toward a speaker.
+
+:func:`build_clone` takes a few voice samples and returns ``(engine, native_voice, VoiceTransform)``, which
+every TTS route renders like any saved voice (see :mod:`chorus.voicelab.transform_dsp`). The method, chosen
+by measurement (docs/BENCHMARKS.md "Voice cloning", bench/voice_clone.py):
+
+1. **Analyse** the samples (:func:`chorus.voicelab.analysis.analyse`): speech without pauses, F0
+   statistics, the speaker embedding, and the speaker's spectral frames (:class:`FrameBank`).
+2. **Try each candidate base voice** (the premade voices of the installed engines that speak the samples'
+   language): synthesise ``CALIBRATION_TEXT`` with the engine's own pitch control set to the speaker's
+   median F0 (the engine's pitch moves F0 without a vocoder), measure the base voice's mean spectral shape
+   there, apply the frame-bank transform and embed the result.
+3. **Keep the best** by cosine similarity of that embedding to the samples' embedding, less a penalty per
+   base voice for how much less intelligible its clones are (``BASE_PENALTY``, from measured WER).
+
+What was tried and measured (resemblyzer cosine to held-out recordings of the speaker, see the benchmark):
+choosing the nearest premade voice alone gives 0.54-0.71; matching its F0 (WORLD) adds 0.00-0.05; a WORLD
+conversion with F0 mapping, a searched vocal-tract warp and long-term envelope equalisation reaches 0.55-0.70
+(and WORLD resynthesis of the speaker's own recordings already costs 0.1); replacing each frame's envelope by
+its nearest frame of the speaker (kNN in a speaker-normalised mel space, the spectral differential applied to
+the engine's own output, no vocoder) reaches 0.67-0.84 with pocketsphinx WER 0.05-0.15 on the most
+intelligible base (flite rms); re-ranking the nearest frames by +-80 ms of context adds 0.01-0.04. Matching
+whole contexts instead of re-ranking scores higher still but wrecks intelligibility (WER 0.3-0.9).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from chorus.engines.base import SynthesisRequest
+from chorus.voicelab.analysis import (
+    ANALYSIS_RATE,
+    SpeakerAnalysis,
+    analyse,
+    cosine,
+    f0_statistics,
+    f0_track,
+    pcm_to_float,
+    speech_only,
+    to_analysis_rate,
+    utterance_embedding,
+)
+from chorus.voicelab.transform_dsp import (
+    FrameBank,
+    MatchParams,
+    TransformStream,
+    split_for_engine,
+)
+from chorus.voicelab.voice_model import VoiceTransform
+
+__all__ = [
+    "BASE_PENALTY",
+    "CALIBRATION_TEXT",
+    "CandidateScore",
+    "CloneResult",
+    "build_clone",
+    "clone_voice",
+]
+
+METHOD = "frame-bank-v1"
+
+# Phonetically varied, and kept apart from the sentences bench/voice_clone.py evaluates clones on.
+CALIBRATION_TEXT = (
+    "A gentle breeze moved the curtains while the kettle began to whistle in the kitchen.",
+    "The children painted colourful pictures of animals for the school exhibition.",
+    "Nobody could remember a night when the old light had failed.",
+)
+
+# Subtracted from a base voice's similarity when choosing: its clones' extra word error rate over the
+# clearest base's, times 0.2 (so a base must be 0.02 more similar per 0.1 of WER it costs). Measured on the
+# tuning speakers of bench/voice_clone.py (pocketsphinx on the clones); voices not listed count as 0.05.
+BASE_PENALTY: dict[tuple[str, str], float] = {
+    ("flite", "rms"): 0.0,
+    ("flite", "awb"): 0.02,
+    ("flite", "kal16"): 0.03,
+    ("flite", "slt"): 0.03,
+}
+DEFAULT_PENALTY = 0.05
+# Engines move F0 natively within this ratio; a base needing more would go through WORLD (worse).
+MAX_ENGINE_PITCH = 2.0
+MIN_ENGINE_PITCH = 0.5
+
+
+@dataclass(frozen=True)
+class CandidateScore:
+    """One base voice as tried: its natural F0, the pitch asked of it and how close its clone came."""
+
+    engine: str
+    native_voice: str
+    base_f0_median_hz: float | None
+    pitch: float
+    similarity: float
+    score: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "native_voice": self.native_voice,
+            "base_f0_median_hz": None if self.base_f0_median_hz is None else round(self.base_f0_median_hz, 2),
+            "pitch": round(self.pitch, 4),
+            "similarity": round(self.similarity, 4),
+            "score": round(self.score, 4),
+        }
+
+
+@dataclass(frozen=True)
+class CloneResult:
+    engine: str
+    native_voice: str
+    transform: VoiceTransform
+    analysis: SpeakerAnalysis
+    candidates: tuple[CandidateScore, ...] = field(default=())
+
+    def as_tuple(self) -> tuple[str, str, VoiceTransform]:
+        return self.engine, self.native_voice, self.transform
+
+
+def _synthesize(engine: Any, voice: str, text: str, pitch: float = 1.0) -> np.ndarray:
+    request = SynthesisRequest(text=text, native_voice=voice, pitch=pitch, seed=0)
+    pcm = b"".join(chunk.pcm for chunk in engine.synthesize(request))
+    return pcm_to_float(pcm)
+
+
+def _trim_silence(audio: np.ndarray, rate: int) -> np.ndarray:
+    """Engine speech without leading/trailing silence and with inner pauses (40 dB under the peak) cut."""
+    hop = max(1, rate // 100)
+    count = audio.size // hop
+    if count == 0:
+        return audio
+    frames = audio[: count * hop].reshape(count, hop)
+    level = 10 * np.log10((frames.astype(np.float64) ** 2).mean(axis=1) + 1e-12)
+    keep = level > level.max() - 40.0
+    return frames[keep].reshape(-1)
+
+
+def _candidates(engines: Iterable[Any], language: str | None) -> list[tuple[Any, str]]:
+    found: list[tuple[Any, str]] = []
+    for engine in engines:
+        available = getattr(engine, "available", None)
+        if available is not None and not available():
+            continue
+        for voice in engine.voices():
+            if language is None or voice.language == language:
+                found.append((engine, voice.native_id))
+    return found
+
+
+def _base_median(engine: Any, voice: str) -> float | None:
+    rate = engine.output_format().sample_rate
+    audio = np.concatenate([_synthesize(engine, voice, text) for text in CALIBRATION_TEXT])
+    return f0_statistics(f0_track(to_analysis_rate(audio, rate)))["median_hz"]
+
+
+def _try_base(
+    engine: Any,
+    voice: str,
+    analysis: SpeakerAnalysis,
+    frames: str,
+    target: np.ndarray | None,
+    embedder: Any,
+    vad: Any,
+    match: MatchParams,
+    seed: int,
+) -> tuple[VoiceTransform, CandidateScore]:
+    rate = engine.output_format().sample_rate
+    base_median = _base_median(engine, voice)
+    pitch = 1.0
+    if analysis.f0_median_hz and base_median:
+        pitch = min(MAX_ENGINE_PITCH, max(MIN_ENGINE_PITCH, analysis.f0_median_hz / base_median))
+    calibration = [_synthesize(engine, voice, text, pitch) for text in CALIBRATION_TEXT]
+    source_shape = FrameBank.from_speech([_trim_silence(a, rate) for a in calibration], rate).mean_shape()
+    transform = VoiceTransform(
+        f0_median_hz=analysis.f0_median_hz,
+        seed=seed,
+        frames=frames,
+        frames_source_db=tuple(round(float(v), 3) for v in source_shape),
+        reference={
+            "method": METHOD,
+            "base_f0_median_hz": base_median,
+            "target": {k: v for k, v in analysis.to_json().items() if k != "embedding"},
+            "embedding": list(analysis.embedding) if analysis.embedding else None,
+        },
+    )
+    similarity = float("nan")
+    if target is not None:
+        # The engine already spoke at the asked pitch: what is left for the DSP is the envelope part.
+        _, residual, source_median = split_for_engine(transform, base_median)
+        converted = []
+        for audio in calibration:
+            stream = TransformStream(residual, rate, source_f0_median_hz=source_median, match=match)
+            pcm = (np.clip(audio, -1, 1 - 1 / 32768) * 32768).astype("<i2").tobytes()
+            out = pcm_to_float(stream.process(pcm) + stream.flush())
+            converted.append(speech_only(to_analysis_rate(out, rate), vad))
+        similarity = cosine(utterance_embedding(embedder, np.concatenate(converted)), target)
+    penalty = BASE_PENALTY.get((engine.name, voice), DEFAULT_PENALTY)
+    score = CandidateScore(engine.name, voice, base_median, pitch, similarity, similarity - penalty)
+    return transform, score
+
+
+def clone_voice(
+    samples: Sequence[tuple[bytes | np.ndarray, int]],
+    *,
+    engines: Iterable[Any],
+    embedder: Any = None,
+    vad: Any = None,
+    language: str | None = "en",
+    candidates: Sequence[tuple[str, str]] | None = None,
+    match: MatchParams | None = None,
+    seed: int = 0,
+    max_bank_s: float = 90.0,
+) -> CloneResult:
+    """Build a clone of the speaker in ``samples`` (s16le PCM bytes or float arrays, with their rates).
+
+    ``engines``: TTS engines to draw base voices from (an :class:`~chorus.engines.registry.EngineRegistry`
+    iterates as such); ``candidates`` limits the base voices to these ``(engine, native_voice)`` pairs.
+    ``embedder``: a :class:`~chorus.stt.speaker_embedding.SpeakerEmbedder`; without one the base is chosen
+    by F0 alone (the candidate needing the smallest pitch change, ties to the clearest voice). ``vad``: a
+    :class:`~chorus.stt.vad.SileroVAD` (default: the shared one). At most ``max_bank_s`` seconds of speech
+    go into the frame bank (about 3.5 kB per second stored). Raises ValueError when the samples hold too
+    little speech or no engine offers a voice in ``language``. Blocking, seconds of CPU: run it in a worker.
+    """
+    analysis, clips = analyse(samples, embedder=embedder, vad=vad)
+    bank_clips: list[np.ndarray] = []
+    budget = int(max_bank_s * ANALYSIS_RATE)
+    for clip in clips:
+        if budget <= 0:
+            break
+        bank_clips.append(clip[:budget])
+        budget -= bank_clips[-1].size
+    frames = FrameBank.from_speech(bank_clips).encode()
+    pool = _candidates(engines, language)
+    if candidates is not None:
+        wanted = set(candidates)
+        pool = [(e, v) for e, v in pool if (e.name, v) in wanted]
+    if not pool:
+        raise ValueError(f"no engine voice to clone onto for language {language!r}")
+    target = np.asarray(analysis.embedding) if analysis.embedding is not None else None
+    match = match or MatchParams()
+    if target is None:
+        # Without an embedder: the base whose natural pitch is closest (fewest octaves away) wins.
+        def distance(item: tuple[Any, str]) -> float:
+            median = _base_median(*item)
+            if not median or not analysis.f0_median_hz:
+                return math.inf
+            penalty = BASE_PENALTY.get((item[0].name, item[1]), DEFAULT_PENALTY)
+            return abs(math.log2(analysis.f0_median_hz / median)) + penalty
+
+        pool = [min(pool, key=distance)]
+    tried = [_try_base(e, v, analysis, frames, target, embedder, vad, match, seed) for e, v in pool]
+    best = max(tried, key=lambda item: item[1].score if math.isfinite(item[1].score) else -math.inf)
+    transform, chosen = best
+    scores = tuple(score for _, score in tried)
+    reference = dict(transform.reference)
+    reference["similarity_on_samples"] = None if not math.isfinite(chosen.similarity) else chosen.similarity
+    reference["candidates"] = [s.to_json() for s in scores]
+    transform = transform.replace(reference=reference)
+    return CloneResult(chosen.engine, chosen.native_voice, transform, analysis, scores)
+
+
+def build_clone(
+    samples: Sequence[tuple[bytes | np.ndarray, int]],
+    *,
+    engines: Iterable[Any],
+    embedder: Any = None,
+    vad: Any = None,
+    language: str | None = "en",
+    candidates: Sequence[tuple[str, str]] | None = None,
+    seed: int = 0,
+) -> tuple[str, str, VoiceTransform]:
+    """``(engine, native_voice, transform)`` cloning the speaker in ``samples`` (see :func:`clone_voice`)."""
+    return clone_voice(
+        samples,
+        engines=engines,
+        embedder=embedder,
+        vad=vad,
+        language=language,
+        candidates=candidates,
+        seed=seed,
+    ).as_tuple()

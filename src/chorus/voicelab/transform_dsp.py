@@ -1,0 +1,853 @@
+"""Applying a :class:`~chorus.voicelab.voice_model.VoiceTransform` to engine PCM, chunk by chunk.
+
+The TTS pipeline hands over each sentence's s16le PCM as the engine produces it; a :class:`TransformStream`
+turns it into the transformed voice and a final :meth:`TransformStream.flush` returns what it held back. One
+stream per synthesis; feeding a clip in any chunk sizes gives the same output as feeding it whole (up to
+float rounding: at most an LSB or two here and there), so a streamed and a whole-file response sound alike.
+
+Stages, each skipped when its fields are neutral (an identity transform returns the input bytes unchanged):
+
+1. **Pitch and rate by WORLD** (``f0_median_hz``, ``f0_range``, ``rate``), only for what the engine did not
+   do itself: flite and eSpeak NG move their own F0 and duration far more cleanly than any vocoder, so the
+   renderer asks them (:func:`split_for_engine`) and this stage then has nothing to do. Otherwise the audio
+   is analysed with WORLD (DIO + StoneMask F0, CheapTrick envelope, D4C aperiodicity, 5 ms frames) in blocks
+   of ``WORLD_BLOCK_S`` at fixed positions of the stream, each with ``WORLD_CONTEXT_S`` of context either
+   side; F0 is mapped in the log domain (median to ``f0_median_hz``, excursions times ``f0_range``), the
+   frame sequence is resampled for ``rate``, and the blocks' syntheses are cross-faded over 10 ms. The
+   source median is ``source_f0_median_hz`` when known, else the median of what was heard so far (frozen
+   after one second of voicing).
+2. **Spectral envelope** (``frames``, ``formant_shift``, ``envelope_db``, ``tilt_db_per_octave``,
+   ``breathiness``): an STFT filter (32 ms square-root Hann frames, 8 ms hop, at the engine's rate). Each
+   frame's envelope is measured as 80 mel band levels from 0 to 8 kHz and gets a band gain curve,
+   interpolated to the FFT bins:
+
+   - *frame bank* (a clone): the target speaker's own frames (:class:`FrameBank`, measured on the cloning
+     samples) supply the envelope. Each frame of the base voice is compared with the bank in a
+     speaker-normalised space (band levels relative to the frame's mean level, minus the base voice's mean
+     shape, plus the target's mean shape); the ``MatchParams.candidates`` nearest by the frame and its
+     immediate neighbours are re-ranked by a wider context (+-``context`` frames ``step`` apart, weights
+     decaying by ``decay`` per step), which picks frames whose surroundings move like the base voice's,
+     and the winner's shape replaces the frame's (its own level kept). Gains are limited to +-18 dB and
+     fade out in frames 25-35 dB under the running speech peak, so pauses and noise are not boosted. The
+     harmonics and the phase stay the base voice's: this is a spectral differential, not a vocoder, so it
+     costs no vocoder buzz. Frame matching needs ``context * step`` frames of look-ahead (80 ms).
+   - *formant shift*: the frame's (new) band envelope is read at ``f / formant_shift`` (a vocal-tract
+     length warp of the envelope, harmonics left in place).
+   - *envelope_db*, *tilt*: static per-bin gains.
+   - *breathiness*: complex Gaussian noise with the output envelope's band power times
+     ``0.8 * breathiness`` (ramping in from 300 to 1500 Hz) is added to each frame (deterministic, seeded).
+
+3. **Roughness**: amplitude modulation by smoothed noise at about 70 Hz (shimmer, up to +-35 %).
+4. **Loudness** (``loudness_lufs``): :class:`chorus.audio.effects.EffectChain`'s AGC with that target
+   (speaker boost off, so no EQ).
+
+Latency (samples held back until more input or :meth:`TransformStream.flush`): stage 2 holds 24 ms plus the
+match look-ahead, stage 1 up to one block plus its context. Cost: stage 2 with a frame bank about 0.02-0.05
+of real time on one core (see docs/BENCHMARKS.md "Voice cloning"); stage 1 about 0.15-0.3.
+
+Nothing is loaded at import; pyworld is imported only when stage 1 runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import math
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from chorus.voicelab.voice_model import VoiceTransform
+
+__all__ = [
+    "BANK_BANDS",
+    "BANK_MAX_HZ",
+    "EngineProsody",
+    "FrameBank",
+    "MatchParams",
+    "TransformStream",
+    "apply_transform",
+    "band_levels",
+    "split_for_engine",
+]
+
+_FULL_SCALE = 32768.0
+BANK_BANDS = 80  # mel bands of the envelope (0..BANK_MAX_HZ)
+BANK_MAX_HZ = 8000.0  # cloning samples are analysed at 16 kHz
+FRAME_S = 0.032
+HOP_FRACTION = 4  # hop = frame / 4 (8 ms)
+_MAX_GAIN_DB = 18.0
+_GATE_BELOW_PEAK_DB = 35.0  # frames this far under the running peak get no envelope gain ...
+_GATE_SPAN_DB = 10.0  # ... full gain from 25 dB under it
+_PEAK_DECAY_DB_S = 1.0
+_EPS = 1e-10
+_BREATH_SCALE = 0.8
+_ROUGH_DEPTH = 0.35
+_ROUGH_HZ = 70.0
+
+WORLD_BLOCK_S = 0.25
+WORLD_CONTEXT_S = 0.1
+WORLD_FADE_S = 0.01
+WORLD_FRAME_MS = 5.0
+
+
+# --- mel bands ---------------------------------------------------------------------------------
+
+
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def _mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
+    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def frame_sizes(sample_rate: int) -> tuple[int, int]:
+    """(FFT/frame length, hop) in samples at ``sample_rate``: 32 ms and 8 ms (512/128 at 16 kHz)."""
+    n_fft = 2 * max(16, round(FRAME_S * sample_rate / 2))
+    return n_fft, n_fft // HOP_FRACTION
+
+
+@functools.lru_cache(maxsize=16)
+def _mel_bank(sample_rate: int, n_fft: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weights [bands, bins], band centres in Hz, mask of bands that fit under Nyquist)."""
+    edges = _mel_to_hz(np.linspace(0.0, float(_hz_to_mel(BANK_MAX_HZ)), BANK_BANDS + 2))
+    freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    weights = np.zeros((BANK_BANDS, freqs.size))
+    for i in range(BANK_BANDS):
+        low, centre, high = edges[i], edges[i + 1], edges[i + 2]
+        rising = (freqs - low) / (centre - low)
+        falling = (high - freqs) / (high - centre)
+        weights[i] = np.maximum(0.0, np.minimum(rising, falling))
+    # A band narrower than a bin could miss every bin: give it its nearest bin.
+    for i in np.flatnonzero(weights.sum(axis=1) == 0):
+        nearest = int(np.argmin(np.abs(freqs - edges[i + 1])))
+        weights[i, nearest] = 1.0
+    usable = edges[2:] <= sample_rate / 2 + 1e-6
+    return weights, edges[1:-1], usable
+
+
+@functools.lru_cache(maxsize=16)
+def _window(n_fft: int) -> np.ndarray:
+    return np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft))  # periodic sqrt-Hann
+
+
+def _frames(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    count = 1 + (x.size - n_fft) // hop if x.size >= n_fft else 0
+    if count <= 0:
+        return np.zeros((0, n_fft))
+    return np.lib.stride_tricks.as_strided(
+        x, shape=(count, n_fft), strides=(x.strides[0] * hop, x.strides[0])
+    )
+
+
+_ROWS = 128
+
+
+def _rows_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` computed in blocks of exactly ``_ROWS`` rows (the last one zero-padded).
+
+    BLAS may round a row differently depending on how many rows it gets at once; with every call the
+    same shape, a frame's result does not depend on how the stream was chunked, so nearest-frame choices
+    (argmin over distances) are the same streamed and whole.
+    """
+    out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    block = np.zeros((_ROWS, a.shape[1]), dtype=a.dtype)
+    for first in range(0, a.shape[0], _ROWS):
+        rows = min(_ROWS, a.shape[0] - first)
+        block[:rows] = a[first : first + rows]
+        block[rows:] = 0
+        out[first : first + rows] = (block @ b)[:rows]
+    return out
+
+
+def band_levels(power: np.ndarray, sample_rate: int, n_fft: int) -> np.ndarray:
+    """Mel band levels in dB [frames, BANK_BANDS] of power spectra [frames, n_fft // 2 + 1]."""
+    weights, _, _ = _mel_bank(sample_rate, n_fft)
+    return 10.0 * np.log10(_rows_matmul(power, weights.T) + _EPS)
+
+
+def speech_band_levels(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Band levels (dB) of every 32 ms frame (8 ms hop) of float ``audio``."""
+    n_fft, hop = frame_sizes(sample_rate)
+    x = np.asarray(audio, dtype=np.float64)
+    frames = _frames(np.pad(x, (n_fft - hop, n_fft - hop)), n_fft, hop)
+    spectrum = np.fft.rfft(frames * _window(n_fft), axis=1)
+    return band_levels(spectrum.real**2 + spectrum.imag**2, sample_rate, n_fft)
+
+
+def _shapes(levels: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(shape, level): band levels relative to the frame's mean over the usable bands, and that mean."""
+    level = levels[:, usable].mean(axis=1)
+    return levels - level[:, None], level
+
+
+# --- the target speaker's frames ---------------------------------------------------------------
+
+_BANK_MAGIC = b"CFB1"
+_BANK_STEP_DB = 0.5  # quantisation of stored shapes (int8: +-63.5 dB around the frame mean)
+
+
+@dataclass(frozen=True)
+class FrameBank:
+    """A speaker's spectral frames: the envelope shapes a clone is made of.
+
+    ``shapes`` [n, BANK_BANDS] are mel band levels (dB, 32 ms frames every 8 ms of 16 kHz speech) minus
+    each frame's mean; ``selectable`` marks the frames that may be copied (the quieter 30 % of the speech,
+    transitions and pauses, only serve as context); ``segments`` are the lengths of the runs of consecutive
+    frames (context never reaches across a run's end).
+    """
+
+    shapes: np.ndarray
+    selectable: np.ndarray
+    segments: tuple[int, ...]
+
+    KEEP_QUANTILE = 0.30
+
+    @classmethod
+    def from_speech(cls, audios: Sequence[np.ndarray], sample_rate: int = 16_000) -> FrameBank:
+        """The bank of float speech clips (silence already trimmed, e.g. by VAD) at ``sample_rate``."""
+        _, _, usable = _mel_bank(sample_rate, frame_sizes(sample_rate)[0])
+        shapes, levels, segments = [], [], []
+        for audio in audios:
+            if np.asarray(audio).size < frame_sizes(sample_rate)[0]:
+                continue
+            shape, level = _shapes(speech_band_levels(audio, sample_rate), usable)
+            shapes.append(shape)
+            levels.append(level)
+            segments.append(len(shape))
+        if not shapes:
+            raise ValueError("no speech to build a frame bank from")
+        all_levels = np.concatenate(levels)
+        threshold = np.quantile(all_levels, cls.KEEP_QUANTILE)
+        stacked = np.concatenate(shapes).astype(np.float32)
+        # Round-trip through the stored precision so a bank behaves the same before and after saving.
+        stacked = np.clip(np.round(stacked / _BANK_STEP_DB), -127, 127).astype(np.float32) * _BANK_STEP_DB
+        return cls(stacked, all_levels > threshold, tuple(segments))
+
+    def __len__(self) -> int:
+        return int(self.shapes.shape[0])
+
+    def mean_shape(self) -> np.ndarray:
+        return self.shapes[self.selectable].mean(axis=0)
+
+    def encode(self) -> str:
+        """Compact text form (zlib-compressed int8 at 0.5 dB, base64) for :attr:`VoiceTransform.frames`."""
+        quantised = np.clip(np.round(self.shapes / _BANK_STEP_DB), -127, 127).astype(np.int8)
+        header = _BANK_MAGIC + struct.pack("<HII", self.shapes.shape[1], len(self), len(self.segments))
+        body = (
+            np.asarray(self.segments, dtype="<u4").tobytes()
+            + np.packbits(self.selectable.astype(np.uint8)).tobytes()
+            + quantised.tobytes()
+        )
+        return base64.b64encode(header + zlib.compress(body, 9)).decode("ascii")
+
+    @classmethod
+    def decode(cls, text: str) -> FrameBank:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+        if raw[:4] != _BANK_MAGIC:
+            raise ValueError("not a Chorus frame bank")
+        bands, count, n_segments = struct.unpack("<HII", raw[4:14])
+        body = zlib.decompress(raw[14:])
+        offset = 4 * n_segments
+        segments = tuple(int(v) for v in np.frombuffer(body[:offset], dtype="<u4"))
+        packed = (count + 7) // 8
+        selectable = np.unpackbits(np.frombuffer(body[offset : offset + packed], np.uint8))[:count].astype(
+            bool
+        )
+        shapes = np.frombuffer(body[offset + packed :], np.int8).reshape(count, bands).astype(np.float32)
+        if sum(segments) != count or bands != BANK_BANDS:
+            raise ValueError("corrupt frame bank")
+        return cls(shapes * _BANK_STEP_DB, selectable, segments)
+
+
+@dataclass(frozen=True)
+class MatchParams:
+    """How base-voice frames find bank frames (chosen by measurement, see bench/voice_clone.py)."""
+
+    candidates: int = 8  # nearest by the frame and its neighbours (+-near frames) ...
+    near: int = 1
+    context: int = 5  # ... re-ranked over +-context frames, step apart (80 ms each side)
+    step: int = 2
+    decay: float = 0.7
+    pca_dims: int = 64
+
+    @property
+    def lookahead(self) -> int:
+        return max(self.near, self.context * self.step if self.candidates > 1 else 0)
+
+
+def _stack(values: np.ndarray, reach: int, step: int) -> np.ndarray:
+    """Rows of ``values`` beside their neighbours -reach..reach (times ``step``), edges repeated."""
+    if reach == 0:
+        return values
+    pad = reach * step
+    padded = np.pad(values, ((pad, pad), (0, 0)), mode="edge")
+    n = values.shape[0]
+    return np.concatenate([padded[k * step : k * step + n] for k in range(2 * reach + 1)], axis=1)
+
+
+class _Matcher:
+    """The bank prepared for one output rate: stacked, normalised features for the two-stage search."""
+
+    def __init__(self, bank: FrameBank, usable: np.ndarray, params: MatchParams) -> None:
+        self.params = params
+        self.usable = usable
+        shapes = bank.shapes[:, usable]
+        shapes = shapes - shapes.mean(axis=1, keepdims=True)
+        self.mean = shapes[bank.selectable].mean(axis=0)
+        centred = shapes - self.mean
+        near_parts, ctx_parts, start = [], [], 0
+        for length in bank.segments:
+            part = centred[start : start + length]
+            near_parts.append(_stack(part, params.near, 1))
+            if params.candidates > 1:
+                ctx_parts.append(_stack(part, params.context, params.step))
+            start += length
+        keep = bank.selectable
+        near = np.concatenate(near_parts)[keep].astype(np.float64)
+        # The first search runs in the bank's principal subspace: PCA_DIMS of 240 dimensions keep almost all
+        # of the variance (frames are smooth across bands and time) at a quarter of the cost.
+        dims = min(params.pca_dims, near.shape[1], near.shape[0])
+        _, _, vt = np.linalg.svd(near - near.mean(axis=0), full_matrices=False)
+        self.basis = np.ascontiguousarray(vt[:dims].T, dtype=np.float32)  # [features, dims]
+        self.near = np.ascontiguousarray(near.astype(np.float32) @ self.basis)
+        self.near_t = np.ascontiguousarray(self.near.T)
+        self.near_sq = (self.near.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
+        self.ctx_weights = np.repeat(
+            np.sqrt(params.decay ** np.abs(np.arange(-params.context, params.context + 1))), shapes.shape[1]
+        ).astype(np.float32)
+        self.ctx = (
+            np.ascontiguousarray(np.concatenate(ctx_parts)[keep] * self.ctx_weights, dtype=np.float32)
+            if ctx_parts
+            else None
+        )
+        full = bank.shapes[keep]
+        self.targets = full - full[:, usable].mean(axis=1, keepdims=True)  # all bands, centred on usable
+
+    def select(self, near_q: np.ndarray, ctx_q: np.ndarray | None) -> np.ndarray:
+        """Target shapes [m, BANK_BANDS] for queries (already centred and stacked like the bank)."""
+        out = np.empty((near_q.shape[0], self.targets.shape[1]), np.float32)
+        k = self.params.candidates
+        for first in range(0, near_q.shape[0], 256):
+            q = _rows_matmul(near_q[first : first + 256].astype(np.float32), self.basis)
+            distance = self.near_sq[None, :] - 2.0 * _rows_matmul(q, self.near_t)
+            if k <= 1 or self.ctx is None or self.near.shape[0] <= k:
+                chosen = distance.argmin(axis=1)
+            else:
+                cand = np.argpartition(distance, k, axis=1)[:, :k]
+                cq = (ctx_q[first : first + 256] * self.ctx_weights)[:, None, :]  # type: ignore[index]
+                ctx_distance = ((self.ctx[cand] - cq) ** 2).sum(axis=2)
+                chosen = np.take_along_axis(cand, ctx_distance.argmin(axis=1)[:, None], axis=1)[:, 0]
+            out[first : first + 256] = self.targets[chosen]
+        return out
+
+
+@functools.lru_cache(maxsize=8)
+def _matcher(frames: str, sample_rate: int, params: MatchParams) -> _Matcher:
+    # Decoding and stacking a bank takes a few ms; voices are rendered many times, so keep a few.
+    n_fft, _ = frame_sizes(sample_rate)
+    return _Matcher(FrameBank.decode(frames), _mel_bank(sample_rate, n_fft)[2], params)
+
+
+# --- splitting the work with the engine --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EngineProsody:
+    """Multipliers for the engine request (:class:`chorus.engines.base.SynthesisRequest` fields)."""
+
+    pitch: float = 1.0
+    pitch_range: float = 1.0
+    speed: float = 1.0
+
+
+def split_for_engine(
+    transform: VoiceTransform,
+    base_f0_median_hz: float | None,
+    *,
+    pitch: bool = True,
+    rate: bool = True,
+    max_pitch: float = 2.0,
+    min_pitch: float = 0.5,
+) -> tuple[EngineProsody, VoiceTransform, float | None]:
+    """Hand the engine the pitch and rate it can do itself; the rest stays for :class:`TransformStream`.
+
+    ``base_f0_median_hz`` is the median F0 of the engine voice as it speaks unmodified (a clone stores it in
+    ``transform.reference["base_f0_median_hz"]``). Returns the engine's multipliers, the transform left
+    for the DSP, and the F0 median the DSP will see (for its ``source_f0_median_hz``). A pitch ratio the
+    engine cannot reach (outside ``min_pitch..max_pitch``) is done as far as it can and the rest in DSP.
+    """
+    prosody = EngineProsody()
+    residual = transform
+    source_median = base_f0_median_hz
+    if pitch and transform.f0_median_hz is not None and base_f0_median_hz:
+        ratio = transform.f0_median_hz / base_f0_median_hz
+        engine_ratio = min(max_pitch, max(min_pitch, ratio))
+        source_median = base_f0_median_hz * engine_ratio
+        prosody = replace(prosody, pitch=engine_ratio, pitch_range=min(3.0, max(0.0, transform.f0_range)))
+        residual = residual.replace(f0_range=1.0)
+        if math.isclose(engine_ratio, ratio, rel_tol=1e-3):
+            residual = residual.replace(f0_median_hz=None)
+    elif pitch and transform.f0_median_hz is None and not math.isclose(transform.f0_range, 1.0):
+        prosody = replace(prosody, pitch_range=min(3.0, max(0.0, transform.f0_range)))
+        residual = residual.replace(f0_range=1.0)
+    if rate and not math.isclose(transform.rate, 1.0):
+        prosody = replace(prosody, speed=min(2.0, max(0.5, transform.rate)))
+        residual = residual.replace(rate=1.0)
+    return prosody, residual, source_median
+
+
+# --- stage 1: WORLD pitch and rate ---------------------------------------------------------------
+
+
+class _WorldStage:
+    """F0 mapping and time scaling by WORLD analysis/synthesis in fixed blocks (see the module docstring)."""
+
+    def __init__(
+        self, transform: VoiceTransform, sample_rate: int, source_f0_median_hz: float | None
+    ) -> None:
+        import pyworld
+
+        self._pw = pyworld
+        self.sr = sample_rate
+        self.target = transform.f0_median_hz
+        self.spread = max(0.0, float(transform.f0_range))
+        self.rate = min(4.0, max(0.25, float(transform.rate)))
+        self.source_median = source_f0_median_hz
+        self._voiced: list[np.ndarray] = []
+        self._voiced_count = 0
+        self.block = max(1, round(WORLD_BLOCK_S * sample_rate))
+        self.context = round(WORLD_CONTEXT_S * sample_rate)
+        self.fade = max(1, round(WORLD_FADE_S * sample_rate / self.rate))
+        self._input = np.zeros(0)  # samples from _input_start on
+        self._input_start = -self.context  # absolute position of _input[0] (left zero context)
+        self._input = np.zeros(self.context)
+        self._received = 0
+        self._next_block = 0
+        self._tail = np.zeros(0)  # previous block's synthesis past its end, for the cross-fade
+        self.latency = self.block + self.context
+
+    def _log_median(self) -> float | None:
+        if self.source_median:
+            return math.log(self.source_median)
+        if not self._voiced:
+            return None
+        return float(np.median(np.concatenate(self._voiced)))
+
+    def _map_f0(self, f0: np.ndarray) -> np.ndarray:
+        voiced = f0 > 0
+        if not voiced.any() or (self.target is None and math.isclose(self.spread, 1.0)):
+            return f0
+        log_f0 = np.log(f0[voiced])
+        if self.source_median is None and self._voiced_count < 1000 / WORLD_FRAME_MS:
+            self._voiced.append(log_f0)
+            self._voiced_count += log_f0.size
+        centre = self._log_median()
+        assert centre is not None
+        goal = math.log(self.target) if self.target is not None else centre
+        out = f0.copy()
+        out[voiced] = np.exp(goal + (log_f0 - centre) * self.spread)
+        return out
+
+    def _run_block(self, index: int, final: bool) -> np.ndarray:
+        pw = self._pw
+        start = index * self.block
+        lo = start - self.context
+        hi = start + self.block + self.context
+        segment = self._input[lo - self._input_start : hi - self._input_start]
+        if segment.size < hi - lo:
+            segment = np.pad(segment, (0, hi - lo - segment.size))
+        x = np.ascontiguousarray(segment, dtype=np.float64)
+        f0, times = pw.dio(x, self.sr, frame_period=WORLD_FRAME_MS)
+        f0 = pw.stonemask(x, f0, times, self.sr)
+        sp = pw.cheaptrick(x, f0, times, self.sr)
+        ap = pw.d4c(x, f0, times, self.sr)
+        f0 = self._map_f0(f0)
+        if not math.isclose(self.rate, 1.0):
+            count = max(2, round(f0.size / self.rate))
+            where = np.linspace(0, f0.size - 1, count)
+            nearest = np.clip(np.round(where).astype(int), 0, f0.size - 1)
+            f0, sp, ap = f0[nearest], sp[nearest], ap[nearest]
+        y = pw.synthesize(
+            np.ascontiguousarray(f0),
+            np.ascontiguousarray(sp),
+            np.ascontiguousarray(ap),
+            self.sr,
+            WORLD_FRAME_MS,
+        )
+        # Output positions are fixed by absolute input positions, so any chunking gives the same blocks.
+        out_start = round(start / self.rate)
+        out_end = round(min(start + self.block, self._received if final else start + self.block) / self.rate)
+        offset = round(self.context / self.rate)
+        body = y[offset : offset + (out_end - out_start) + self.fade]
+        if body.size < out_end - out_start + self.fade:
+            body = np.pad(body, (0, out_end - out_start + self.fade - body.size))
+        result = body[: out_end - out_start].copy()
+        if self._tail.size:
+            n = min(self.fade, self._tail.size, result.size)
+            ramp = (np.arange(n) + 0.5) / n
+            result[:n] = self._tail[:n] * (1 - ramp) + result[:n] * ramp
+        self._tail = body[out_end - out_start :]
+        return result
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        self._input = np.concatenate([self._input, x])
+        self._received += x.size
+        out = []
+        while (self._next_block + 1) * self.block + self.context <= self._received:
+            out.append(self._run_block(self._next_block, False))
+            self._next_block += 1
+            self._trim()
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def flush(self) -> np.ndarray:
+        out = []
+        while self._next_block * self.block < self._received:
+            out.append(self._run_block(self._next_block, True))
+            self._next_block += 1
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def _trim(self) -> None:
+        keep_from = self._next_block * self.block - self.context
+        drop = keep_from - self._input_start
+        if drop > 0:
+            self._input = self._input[drop:]
+            self._input_start = keep_from
+
+
+# --- stage 2: the spectral envelope ------------------------------------------------------------
+
+
+def _static_gains_db(transform: VoiceTransform, freqs: np.ndarray, nyquist: float) -> np.ndarray | None:
+    gains = np.zeros(freqs.size)
+    used = False
+    if transform.tilt_db_per_octave:
+        gains += transform.tilt_db_per_octave * np.log2(np.maximum(freqs, 500.0) / 500.0)
+        used = True
+    if any(transform.envelope_db):
+        # envelope_db: mel-spaced bands from 0 Hz to Nyquist, read at their centres.
+        values = np.asarray(transform.envelope_db, dtype=np.float64)
+        edges = _mel_to_hz(np.linspace(0.0, float(_hz_to_mel(nyquist)), values.size + 1))
+        centres = (edges[:-1] + edges[1:]) / 2
+        gains += np.interp(freqs, centres, values)
+        used = True
+    return gains if used else None
+
+
+class _SpectralStage:
+    """STFT filter with per-frame band gains; exact streaming with a fixed latency (module docstring)."""
+
+    def __init__(self, transform: VoiceTransform, sample_rate: int, params: MatchParams) -> None:
+        self.sr = sample_rate
+        self.n_fft, self.hop = frame_sizes(sample_rate)
+        self.window = _window(self.n_fft)
+        self.weights, self.centres, self.usable = _mel_bank(sample_rate, self.n_fft)
+        self.freqs = np.linspace(0.0, sample_rate / 2, self.n_fft // 2 + 1)
+        # Linear interpolation of band gains (at band centres) onto bins, as one matrix.
+        eye = np.eye(BANK_BANDS)
+        self.to_bins = np.stack([np.interp(self.freqs, self.centres, row) for row in eye], axis=1)
+        self.norm = float((self.window**2).sum() / self.hop)
+        self.warp = float(transform.formant_shift)
+        self.static = _static_gains_db(transform, self.freqs, sample_rate / 2)
+        self.breath = min(1.0, max(0.0, float(transform.breathiness))) * _BREATH_SCALE
+        self.breath_weight = np.clip((self.freqs - 300.0) / 1200.0, 0.0, 1.0)
+        self.band_power_norm = np.maximum(self.weights.sum(axis=1), 1e-9)
+        self.rng = np.random.default_rng([int(transform.seed) & 0xFFFFFFFF, 1])
+        self.matcher: _Matcher | None = None
+        self.source_mean: np.ndarray | None = None
+        if transform.frames:
+            self.matcher = _matcher(transform.frames, sample_rate, params)
+            source = np.asarray(transform.frames_source_db, dtype=np.float64)
+            if source.size == BANK_BANDS:
+                src = source[self.usable]
+                self.source_mean = src - src.mean()
+            else:
+                self.source_mean = np.zeros(int(self.usable.sum()))
+        self.params = params
+        self.lookahead = params.lookahead if self.matcher is not None else 0
+        self.dynamic = self.matcher is not None or not math.isclose(self.warp, 1.0)
+        self.latency = self.n_fft - self.hop + self.lookahead * self.hop
+        # Streaming state.
+        self._buffer = np.zeros(self.n_fft - self.hop)  # input not yet consumed by complete frames
+        self._spectra = np.zeros((0, self.freqs.size), np.complex128)  # analysed, not yet output
+        self._levels = np.zeros((0, BANK_BANDS))
+        self._history = np.zeros((0, int(self.usable.sum())))  # normalised queries, for context
+        self._history_first = 0  # frame index of _history[0]
+        self._next = 0  # index of the next frame to output
+        self._analysed = 0
+        self._peak: float | None = None
+        self._peak_time = 0.0
+        self._ola = np.zeros(self.n_fft)
+        self._preroll = self.n_fft - self.hop  # output samples that belong to the zero padding
+        self._finished = False
+
+    # -- analysis --
+
+    def _analyse(self, frames: np.ndarray) -> None:
+        spectrum = np.fft.rfft(frames * self.window, axis=1)
+        levels = band_levels(spectrum.real**2 + spectrum.imag**2, self.sr, self.n_fft)
+        self._spectra = np.concatenate([self._spectra, spectrum])
+        self._levels = np.concatenate([self._levels, levels])
+        if self.matcher is not None:
+            used = levels[:, self.usable]
+            query = used - used.mean(axis=1, keepdims=True) - self.source_mean + self.matcher.mean
+            self._history = np.concatenate([self._history, query])
+        self._analysed += frames.shape[0]
+
+    def _context(self, first: int, count: int, reach: int, step: int) -> np.ndarray:
+        """Stacked queries for frames first..first+count-1, edges repeated (at the stream's start and end)."""
+        index = np.arange(first, first + count)[:, None] + step * np.arange(-reach, reach + 1)[None, :]
+        index = np.clip(index, 0, self._analysed - 1) - self._history_first
+        return self._history[index].reshape(count, -1)
+
+    # -- gains --
+
+    def _gate(self, level: np.ndarray) -> np.ndarray:
+        """0..1 per frame: how much envelope gain a frame gets, from its level under the running peak."""
+        times = (self._next + np.arange(level.size)) * self.hop / self.sr
+        decay = _PEAK_DECAY_DB_S
+        lifted = level + decay * times
+        running = np.maximum.accumulate(lifted)
+        if self._peak is not None:
+            running = np.maximum(running, self._peak + decay * self._peak_time)
+        peak = running - decay * times
+        self._peak = float(peak[-1])
+        self._peak_time = float(times[-1])
+        return np.clip((level - (peak - _GATE_BELOW_PEAK_DB)) / _GATE_SPAN_DB, 0.0, 1.0)
+
+    def _band_gains(self, first: int, count: int) -> np.ndarray | None:
+        if not self.dynamic:
+            return None
+        levels = self._levels[:count]
+        mean_level = levels[:, self.usable].mean(axis=1)
+        gains = np.zeros_like(levels)
+        if self.matcher is not None:
+            p = self.params
+            near = self._context(first, count, p.near, 1)
+            ctx = self._context(first, count, p.context, p.step) if p.candidates > 1 else None
+            target = self.matcher.select(near, ctx)
+            gains = np.clip(target + mean_level[:, None] - levels, -_MAX_GAIN_DB, _MAX_GAIN_DB)
+        if not math.isclose(self.warp, 1.0):
+            envelope = levels + gains
+            read_at = self.centres / self.warp
+            warped = np.stack([np.interp(read_at, self.centres, row) for row in envelope])
+            gains = gains + np.clip(warped - envelope, -_MAX_GAIN_DB, _MAX_GAIN_DB)
+        return gains * self._gate(mean_level)[:, None]
+
+    # -- output --
+
+    def _emit(self, count: int) -> np.ndarray:
+        spectra = self._spectra[:count]
+        gains_db = self._band_gains(self._next, count)
+        bins_db = gains_db @ self.to_bins.T if gains_db is not None else None
+        if self.static is not None:
+            bins_db = self.static[None, :] if bins_db is None else bins_db + self.static[None, :]
+        if bins_db is not None:
+            spectra = spectra * 10.0 ** (bins_db / 20.0)
+        if self.breath > 0:
+            power = spectra.real**2 + spectra.imag**2
+            band_power = (power @ self.weights.T) / self.band_power_norm
+            bin_power = np.maximum(band_power, 0.0) @ self.to_bins.T
+            noise = self.rng.standard_normal((count, self.freqs.size, 2))
+            noise = (noise[..., 0] + 1j * noise[..., 1]) * np.sqrt(0.5 * bin_power)
+            spectra = spectra + self.breath * self.breath_weight * noise
+        frames = np.fft.irfft(spectra, n=self.n_fft, axis=1) * self.window
+        hop = self.hop
+        buffer = np.zeros((count - 1) * hop + self.n_fft)
+        buffer[: self.n_fft] = self._ola
+        for i in range(count):  # frame i covers buffer[i * hop : i * hop + n_fft]
+            buffer[i * hop : i * hop + self.n_fft] += frames[i]
+        out = buffer[: count * hop].copy()
+        self._ola = np.concatenate([buffer[count * hop :], np.zeros(hop)])
+        self._spectra = self._spectra[count:]
+        self._levels = self._levels[count:]
+        self._next += count
+        if self.matcher is not None:
+            p = self.params
+            keep_from = max(0, self._next - max(p.near, p.context * p.step) - 1)
+            drop = keep_from - self._history_first
+            if drop > 0:
+                self._history = self._history[drop:]
+                self._history_first = keep_from
+        out /= self.norm
+        if self._preroll:
+            cut = min(self._preroll, out.size)
+            out = out[cut:]
+            self._preroll -= cut
+        return out
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        self._buffer = np.concatenate([self._buffer, x])
+        frames = _frames(self._buffer, self.n_fft, self.hop)
+        if frames.shape[0]:
+            self._analyse(frames)
+            self._buffer = self._buffer[frames.shape[0] * self.hop :]
+        ready = self._analysed - self.lookahead - self._next
+        return self._emit(ready) if ready > 0 else np.zeros(0)
+
+    def flush(self, total_out: int) -> np.ndarray:
+        """Everything left; ``total_out`` is how many samples the stream must have produced in all."""
+        tail = np.concatenate([self._buffer, np.zeros(self.n_fft)])
+        frames = _frames(tail, self.n_fft, self.hop)
+        if frames.shape[0]:
+            self._analyse(frames)
+        self._buffer = np.zeros(0)
+        out = self._emit(self._analysed - self._next)
+        return out[: max(0, total_out)]
+
+
+# --- the stream --------------------------------------------------------------------------------
+
+
+class TransformStream:
+    """Apply ``transform`` to s16le mono PCM at ``sample_rate``, chunk by chunk (see the module docstring).
+
+    :meth:`process` returns the transformed samples that are ready (possibly fewer than it was given: the
+    stream looks ahead :attr:`latency_samples`); :meth:`flush` returns the rest. With ``rate`` done here the
+    output is ``1 / rate`` times as long. ``source_f0_median_hz``: median F0 of the incoming voice, when the
+    caller knows it (see :func:`split_for_engine`). A dangling byte waits for the next call. Not thread-safe.
+    """
+
+    def __init__(
+        self,
+        transform: VoiceTransform,
+        sample_rate: int,
+        *,
+        source_f0_median_hz: float | None = None,
+        match: MatchParams | None = None,
+    ) -> None:
+        if sample_rate <= 0:
+            raise ValueError(f"invalid sample rate {sample_rate}")
+        self.transform = transform
+        self.sample_rate = int(sample_rate)
+        self._identity = transform.is_identity()
+        self._pending = b""
+        self._in = 0
+        self._out = 0
+        self._closed = False
+        self._world: _WorldStage | None = None
+        self._spectral: _SpectralStage | None = None
+        self._loudness: Any = None
+        if self._identity:
+            return
+        if (
+            transform.f0_median_hz is not None
+            or not math.isclose(transform.f0_range, 1.0)
+            or not math.isclose(transform.rate, 1.0)
+        ):
+            self._world = _WorldStage(transform, self.sample_rate, source_f0_median_hz)
+        if (
+            transform.frames
+            or not math.isclose(transform.formant_shift, 1.0)
+            or transform.tilt_db_per_octave
+            or any(transform.envelope_db)
+            or transform.breathiness > 0
+        ):
+            self._spectral = _SpectralStage(transform, self.sample_rate, match or MatchParams())
+        self._rough = min(1.0, max(0.0, float(transform.roughness))) * _ROUGH_DEPTH
+        self._rough_rng = np.random.default_rng([int(transform.seed) & 0xFFFFFFFF, 2])
+        self._rough_step = max(1, round(self.sample_rate / _ROUGH_HZ))
+        self._rough_last = 0.0
+        self._rough_pos = 0  # samples modulated so far
+        self._rough_points: np.ndarray = np.zeros(0)
+        if transform.loudness_lufs is not None:
+            from chorus.audio.effects import EffectChain, EffectSettings
+
+            self._loudness = EffectChain(
+                self.sample_rate,
+                EffectSettings(use_speaker_boost=False, target_lufs=float(transform.loudness_lufs)),
+                int(transform.seed),
+            )
+
+    @property
+    def is_identity(self) -> bool:
+        return self._identity
+
+    @property
+    def latency_samples(self) -> int:
+        """Samples held back at most (at the input rate) before :meth:`flush`."""
+        total = 0
+        if self._world is not None:
+            total += self._world.latency
+        if self._spectral is not None:
+            total += self._spectral.latency
+        return total
+
+    def process(self, pcm: bytes) -> bytes:
+        if self._closed:
+            raise RuntimeError("process() after flush()")
+        data = self._pending + bytes(pcm) if self._pending else bytes(pcm)
+        usable = len(data) - (len(data) % 2)
+        self._pending = data[usable:]
+        if self._identity or usable == 0:
+            return data[:usable]
+        x = np.frombuffer(data, dtype="<i2", count=usable // 2).astype(np.float64) / _FULL_SCALE
+        self._in += x.size
+        return self._finish(self._run(x, final=False))
+
+    def flush(self) -> bytes:
+        if self._closed:
+            return b""
+        self._closed = True
+        self._pending = b""
+        if self._identity:
+            return b""
+        out = self._finish(self._run(np.zeros(0), final=True))
+        if self._loudness is not None:
+            out += self._loudness.flush()
+        return out
+
+    def _run(self, x: np.ndarray, final: bool) -> np.ndarray:
+        y = x
+        expected = self._in
+        if self._world is not None:
+            y = self._world.process(y) if not final else self._world.flush()
+            expected = round(self._in / self._world.rate)
+        if self._spectral is not None:
+            if final:
+                y = np.concatenate([self._spectral.process(y), self._spectral.flush(expected - self._out)])
+            else:
+                y = self._spectral.process(y)
+        return y
+
+    def _modulate(self, y: np.ndarray) -> np.ndarray:
+        """Roughness: gain 1 + depth * (noise points every ~14 ms, linearly interpolated), sample-exact."""
+        end = self._rough_pos + y.size
+        needed = end // self._rough_step + 2
+        have = self._rough_points.size
+        if needed > have:
+            fresh = self._rough_rng.uniform(-1.0, 1.0, needed - have)
+            self._rough_points = np.concatenate([self._rough_points, fresh])
+        where = np.arange(self._rough_pos, end) / self._rough_step
+        gain = 1.0 + self._rough * np.interp(where, np.arange(self._rough_points.size), self._rough_points)
+        self._rough_pos = end
+        return y * gain
+
+    def _finish(self, y: np.ndarray) -> bytes:
+        if y.size == 0:
+            return b""
+        if self._rough > 0:
+            y = self._modulate(y)
+        self._out += y.size
+        pcm = np.clip(np.rint(y * _FULL_SCALE), -32768, 32767).astype("<i2").tobytes()
+        if self._loudness is not None:
+            pcm = self._loudness.process(pcm)
+        return pcm
+
+
+def apply_transform(
+    pcm: bytes,
+    sample_rate: int,
+    transform: VoiceTransform,
+    *,
+    source_f0_median_hz: float | None = None,
+    match: MatchParams | None = None,
+) -> bytes:
+    """Transform a whole clip of s16le mono ``pcm`` (the same as a :class:`TransformStream` fed in chunks)."""
+    stream = TransformStream(transform, sample_rate, source_f0_median_hz=source_f0_median_hz, match=match)
+    return stream.process(pcm) + stream.flush()
