@@ -247,6 +247,29 @@ def test_saving_a_preview_makes_a_generated_voice_with_its_transform(
     assert tts.status_code == 200 and len(tts.content) > RATE
 
 
+@pytest.mark.xfail(
+    strict=True, reason="the TTS render path does not apply saved voices' transforms yet (lead's hook)"
+)
+def test_a_saved_voice_speaks_like_its_preview_in_tts(client: TestClient, deep: dict[str, Any]) -> None:
+    preview = deep["previews"][0]
+    saved = client.post(
+        "/v1/text-to-voice",
+        json={
+            "voice_name": "Slow",
+            "voice_description": DEEP,
+            "generated_voice_id": preview["generated_voice_id"],
+        },
+    ).json()
+    tts = client.post(
+        f"/v1/text-to-speech/{saved['voice_id']}", params={"output_format": "pcm_16000"}, json={"text": TEXT}
+    )
+    assert tts.status_code == 200
+    spoken = np.frombuffer(tts.content, "<i2").astype(np.float64) / 32768
+    expected = _samples(preview)
+    assert _f0(spoken) == pytest.approx(_f0(expected), rel=0.08)
+    assert _speech_seconds(spoken) == pytest.approx(_speech_seconds(expected), rel=0.1)
+
+
 def _voice_row(client: TestClient, voice_id: str) -> Any:
     from chorus.storage.models import Voice
 

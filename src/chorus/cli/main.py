@@ -55,7 +55,8 @@ def serve(
 async def _with_services(settings: Settings, work):  # type: ignore[no-untyped-def]
     from chorus.services.container import Services
 
-    services = await Services.start(settings)
+    # Key management needs no engines or job runner (a server on the same data directory runs the jobs).
+    services = await Services.start(settings.model_copy(update={"engine_workers": 0, "job_workers": 0}))
     try:
         if services.bootstrap_secret:
             typer.echo(f"Created the first administrator API key: {services.bootstrap_secret}", err=True)

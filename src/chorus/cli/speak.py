@@ -129,8 +129,9 @@ def _pick(voices: list[dict[str, Any]], wanted: str | None) -> str:
 async def _services(settings: Settings):  # type: ignore[no-untyped-def]
     from chorus.services.container import Services
 
-    # One command: worker processes would cost more to start than they save.
-    return await Services.start(settings.model_copy(update={"engine_workers": 0}))
+    # One command: worker processes would cost more to start than they save, and it runs no jobs (a
+    # server sharing the data directory does).
+    return await Services.start(settings.model_copy(update={"engine_workers": 0, "job_workers": 0}))
 
 
 async def _local_voices(settings: Settings) -> list[dict[str, Any]]:
