@@ -247,9 +247,6 @@ def test_saving_a_preview_makes_a_generated_voice_with_its_transform(
     assert tts.status_code == 200 and len(tts.content) > RATE
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the TTS render path does not apply saved voices' transforms yet (lead's hook)"
-)
 def test_a_saved_voice_speaks_like_its_preview_in_tts(client: TestClient, deep: dict[str, Any]) -> None:
     preview = deep["previews"][0]
     saved = client.post(

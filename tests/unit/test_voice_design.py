@@ -256,6 +256,20 @@ def test_remix_moves_in_the_asked_direction() -> None:
     assert all(d.labels["gender"] == "female" for d in remixed)
 
 
+def test_remix_keeps_what_it_does_not_change() -> None:
+    clone = VoiceTransform(
+        f0_median_hz=120.0, frames="bank", frames_source_db=(1.0, 2.0), reference={"clone": 1}
+    )
+    changes = parse_description("deeper, with a German accent", relative=True)
+    bases = accent_voices(changes, {"en", "de"}, 22_050)
+    for design in remix_voices(
+        changes, VOICES[0], clone, 120.0, guidance_scale=2, seed=2, accent_bases=bases
+    ):
+        assert design.transform.frames == "bank" and design.transform.frames_source_db == (1.0, 2.0)
+        assert design.transform.reference["clone"] == 1 and design.transform.f0_median_hz < 120.0
+        assert design.base == VOICES[0]  # a clone's frames belong to its base voice
+
+
 def test_remix_accent_switches_base_voice() -> None:
     changes = parse_description("Give him a German accent.", relative=True)
     bases = accent_voices(changes, {"en", "de"}, 22_050)

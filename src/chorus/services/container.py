@@ -104,6 +104,7 @@ class Services:
         services.forced_alignment = build_forced_alignment_service(credits, settings, tts.executor)
         services.audio_isolation = AudioIsolationService(credits, settings, tts.executor)
         services.voice_design = VoiceDesignService(db.sessions, blobs, engines, voices, credits, tts.executor)
+        tts.base_f0 = services.voice_design.base_f0  # saved voices' pitch targets need their base voice's F0
         if settings.admin_api_key:
             await accounts.ensure_admin_key(settings.admin_api_key)
         elif not await accounts.has_any_key():

@@ -1,8 +1,14 @@
 """The synthesis pipeline for one request, run in a worker thread.
 
 markup (breaks, phonemes, v3 audio tags) -> text normalisation -> engine (sentence by sentence)
--> voice-setting effects -> PCM chunks with character alignments for the original and the normalised
-text. Encoding is not done here: the edge encodes once, in the format the client asked for.
+-> the voice's transform (saved voices: cloned, designed, remixed) -> voice-setting effects -> PCM chunks
+with character alignments for the original and the normalised text. Encoding is not done here: the edge
+encodes once, in the format the client asked for.
+
+A voice transform is split with the engine (:func:`~chorus.voicelab.transform_dsp.split_for_engine`): pitch,
+pitch range and rate become the engine's own controls, the rest (timbre) runs in a
+:class:`~chorus.voicelab.transform_dsp.TransformStream` per engine call, flushed at its end, so every
+sentence keeps its length and the alignments stay exact.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ class RenderPlan:
     ssml: bool = True
     # Synthesise the first clause on its own so the first audio leaves sooner (latency over prosody).
     early_first_chunk: bool = False
+    # The voice's transform (VoiceTransform) and how to learn the base voice's median F0 when the transform
+    # does not record it (measured once per voice by the caller, in this worker thread).
+    transform: Any = None
+    base_f0: Callable[[], float | None] | None = None
 
 
 @dataclass
@@ -79,6 +89,22 @@ class _Renderer:
         self.chain = EffectChain(
             self.format.sample_rate, _effect_settings(plan.settings, self.prosody), plan.seed or 0
         )
+        self.voice_pitch = self.voice_range = self.voice_speed = 1.0
+        self.residual: Any = None  # the part of the voice transform done by DSP
+        self.source_f0: float | None = None
+        transform = plan.transform
+        if transform is not None and not transform.is_identity():
+            from chorus.voicelab.transform_dsp import split_for_engine
+
+            base = transform.reference.get("base_f0_median_hz") or (plan.base_f0() if plan.base_f0 else None)
+            # Output loudness is the voice settings' business (speaker boost), as for every voice.
+            prosody, residual, self.source_f0 = split_for_engine(transform.replace(loudness_lufs=None), base)
+            self.voice_pitch, self.voice_range, self.voice_speed = (
+                prosody.pitch,
+                prosody.pitch_range,
+                prosody.speed,
+            )
+            self.residual = None if residual.is_identity() else residual
 
     def run(self) -> Iterator[RenderedChunk]:
         text = self.plan.text
@@ -110,11 +136,23 @@ class _Renderer:
         # Updating (not rebuilding) the chain keeps its loudness estimate, so no segment restarts cold.
         self.chain.update(_effect_settings(self.plan.settings, prosody))
 
-    def _chunk(self, pcm: bytes, alignment: CharAlignment, normalized: CharAlignment) -> RenderedChunk:
+    def _chunk(
+        self, pcm: bytes, alignment: CharAlignment, normalized: CharAlignment, advance: float | None = None
+    ) -> RenderedChunk:
+        """A chunk at the current clock. The clock moves by ``advance`` seconds when given (the engine's
+        duration, while a voice transform holds some of it back), else by the chunk's own length."""
         duration = len(pcm) / 2 / self.format.sample_rate
         chunk = RenderedChunk(pcm, self.format, self.clock, duration, alignment, normalized)
-        self.clock += duration
+        self.clock += duration if advance is None else advance
         return chunk
+
+    def _voice_stream(self) -> Any:
+        """A fresh transform stream for one engine call, or None when the voice needs no DSP."""
+        if self.residual is None:
+            return None
+        from chorus.voicelab.transform_dsp import TransformStream
+
+        return TransformStream(self.residual, self.format.sample_rate, source_f0_median_hz=self.source_f0)
 
     def _silence(self, seconds: float, orig_start: int, orig_end: int) -> RenderedChunk:
         samples = int(round(seconds * self.format.sample_rate))
@@ -136,12 +174,12 @@ class _Renderer:
             text=norm.text,
             native_voice=plan.native_voice,
             language=plan.language,
-            speed=float(plan.settings.get("speed", 1.0)) * self.prosody.rate,
+            speed=float(plan.settings.get("speed", 1.0)) * self.prosody.rate * self.voice_speed,
             stability=float(plan.settings.get("stability", 0.5)),
             style=float(plan.settings.get("style", 0.0)),
             seed=plan.seed,
-            pitch=self.prosody.pitch,
-            pitch_range=self.prosody.pitch_range,
+            pitch=self.prosody.pitch * self.voice_pitch,
+            pitch_range=self.prosody.pitch_range * self.voice_range,
             phonemes=phonemes[0] if phonemes else None,
             alphabet=phonemes[1] if phonemes else None,  # type: ignore[arg-type]
         )
@@ -158,6 +196,7 @@ class _Renderer:
                 continue
             piece_t0 = self.clock
             chunks = plan.engine.synthesize(replace(request, text=sub))
+            voice = self._voice_stream()
             try:
                 # Each chunk is passed on as soon as the engine yields it: waiting for the next one to
                 # learn whether this is the last would cost a sentence of latency.
@@ -193,7 +232,16 @@ class _Renderer:
                     orig_end_here = min(max(orig_end_here, orig_cursor), orig_end)
                     alignment = align_characters(plan.text, orig_cursor, orig_end_here, orig_words, t0, t1)
                     norm_cursor, orig_cursor = norm_end, orig_end_here
-                    yield self._chunk(self.chain.process(raw.pcm), alignment, normalized)
+                    pcm = raw.pcm if voice is None else voice.process(raw.pcm)
+                    yield self._chunk(self.chain.process(pcm), alignment, normalized, advance=duration)
+                if voice is not None:
+                    # The transform's look-ahead, released at the end of the engine call: the sentence keeps
+                    # its length, so the times above stay right.
+                    tail = voice.flush()
+                    if tail:
+                        yield self._chunk(
+                            self.chain.process(tail), CharAlignment(), CharAlignment(), advance=0.0
+                        )
             finally:
                 close = getattr(chunks, "close", None)
                 if close is not None:

@@ -144,6 +144,9 @@ class TTSService:
         self.history = history
         # Engine calls block (C code, worker-process pipes): a dedicated pool, sized for many streams.
         self.executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="chorus-tts")
+        # (engine name, engine voice) -> median F0 of that voice as it speaks unmodified; saved voices whose
+        # transform sets a pitch need it (the container plugs in the voice-lab measurement, which caches).
+        self.base_f0: Callable[[str, str], float | None] | None = None
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -205,7 +208,22 @@ class TTSService:
         if request.optimize_streaming_latency == 4:
             # ElevenLabs' level 4 is "max latency optimisations, text normaliser off".
             normalization = "off"
+        transform = None
+        base_f0 = None
+        if voice.transform:
+            from chorus.voicelab.voice_model import VoiceTransform
+
+            transform = VoiceTransform.from_json(voice.transform)
+            measure, engine_name, voice_name = (
+                self.base_f0,
+                getattr(engine, "name", voice.engine),
+                native_voice,
+            )
+            if measure is not None:
+                base_f0 = lambda: measure(engine_name, voice_name)  # noqa: E731 - runs in the worker
         return RenderPlan(
+            transform=transform,
+            base_f0=base_f0,
             text=request.text,
             engine=engine,
             native_voice=native_voice,

@@ -2,11 +2,20 @@
 
 ``design`` parses the description (:mod:`chorus.voicelab.design`), picks the preview text (the caller's, or
 one written for the description by :mod:`chorus.voicelab.preview_text`), charges the text's characters once
-(like TTS, model ``eleven_multilingual_ttv_v2`` by default), and renders each preview: the engine speaks the
-text with the base voice (the normal TTS pipeline: markup, normalisation, voice-setting effects), the
-transform is applied to the PCM (:mod:`chorus.voicelab.transform_dsp`), the result is brought to the
-requested loudness (ITU-R BS.1770 integrated loudness, pyloudnorm, with a peak limiter) and encoded once
-in the requested format. Each preview is stored (``voice_previews`` row, audio in the blob store) so that
+(like TTS, model ``eleven_multilingual_ttv_v2`` by default), and renders each preview:
+
+1. the engine speaks the normalised text with the base voice, doing the transform's F0 level, F0 range and
+   rate itself (:func:`chorus.voicelab.transform_dsp.split_for_engine`; the pitch multiplier is the target
+   median over the base voice's median on a calibration sentence, :meth:`VoiceDesignService.base_f0`).
+   The base voice's F0 depends a little on the text, so when the result's median misses the target by
+   more than ``F0_TOLERANCE`` the engine speaks again with the pitch corrected (at most ``F0_PASSES``
+   times); what the engine cannot reach is left to the DSP;
+2. the rest of the transform (formants, tilt, envelope, breathiness, roughness) is applied to the PCM
+   (:func:`chorus.voicelab.transform_dsp.apply_transform`);
+3. the result is brought to the requested loudness (ITU-R BS.1770 integrated loudness of the whole
+   preview, pyloudnorm, with a look-ahead peak limiter) and encoded once in the requested format.
+
+Each preview is stored (``voice_previews`` row, audio in the blob store) so that
 ``GET /v1/text-to-voice/{generated_voice_id}/stream`` can play it and ``POST /v1/text-to-voice`` can save
 it as a voice: the saved voice is the preview's base voice plus its transform, usable in every TTS route.
 

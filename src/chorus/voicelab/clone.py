@@ -35,6 +35,7 @@ import numpy as np
 from chorus.engines.base import SynthesisRequest
 from chorus.voicelab.analysis import (
     ANALYSIS_RATE,
+    EMBED_WINDOW,
     SpeakerAnalysis,
     analyse,
     cosine,
@@ -150,10 +151,50 @@ def _candidates(engines: Iterable[Any], language: str | None) -> list[tuple[Any,
     return found
 
 
-def _base_median(engine: Any, voice: str) -> float | None:
+def _base_median(engine: Any, voice: str, cache: dict[tuple[str, str], float | None] | None) -> float | None:
+    """Median F0 of ``voice`` speaking the calibration text unmodified (cached: it never changes)."""
+    key = (engine.name, voice)
+    if cache is not None and key in cache:
+        return cache[key]
     rate = engine.output_format().sample_rate
     audio = np.concatenate([_synthesize(engine, voice, text) for text in CALIBRATION_TEXT])
-    return f0_statistics(f0_track(to_analysis_rate(audio, rate)))["median_hz"]
+    median = f0_statistics(f0_track(to_analysis_rate(audio, rate)))["median_hz"]
+    if cache is not None:
+        cache[key] = median
+    return median
+
+
+@dataclass(frozen=True)
+class _Fold:
+    """A cross-check: a clone built from all samples but one, judged against the one left out."""
+
+    frames: str
+    target: np.ndarray
+
+
+def _folds(clips: Sequence[np.ndarray], embedder: Any, budget_s: float) -> list[_Fold]:
+    """Leave-one-out folds over (at most 3 of) the samples; one sample is split in two halves."""
+    pieces = list(clips)
+    if len(pieces) == 1:
+        half = pieces[0].size // 2
+        pieces = [pieces[0][:half], pieces[0][half:]]
+    folds = []
+    for i, left_out in enumerate(pieces[:3]):
+        rest = [c for j, c in enumerate(pieces) if j != i]
+        bank = FrameBank.from_speech(_limit(rest, budget_s))
+        folds.append(_Fold(bank.encode(), utterance_embedding(embedder, left_out, step=EMBED_WINDOW)))
+    return folds
+
+
+def _limit(clips: Sequence[np.ndarray], seconds: float) -> list[np.ndarray]:
+    out: list[np.ndarray] = []
+    budget = int(seconds * ANALYSIS_RATE)
+    for clip in clips:
+        if budget <= 0:
+            break
+        out.append(clip[:budget])
+        budget -= out[-1].size
+    return out
 
 
 def _try_base(
@@ -161,14 +202,15 @@ def _try_base(
     voice: str,
     analysis: SpeakerAnalysis,
     frames: str,
-    target: np.ndarray | None,
+    folds: Sequence[_Fold],
     embedder: Any,
     vad: Any,
     match: MatchParams,
     seed: int,
+    cache: dict[tuple[str, str], float | None] | None,
 ) -> tuple[VoiceTransform, CandidateScore]:
     rate = engine.output_format().sample_rate
-    base_median = _base_median(engine, voice)
+    base_median = _base_median(engine, voice, cache)
     pitch = 1.0
     if analysis.f0_median_hz and base_median:
         pitch = min(MAX_ENGINE_PITCH, max(MIN_ENGINE_PITCH, analysis.f0_median_hz / base_median))
@@ -187,16 +229,23 @@ def _try_base(
         },
     )
     similarity = float("nan")
-    if target is not None:
-        # The engine already spoke at the asked pitch: what is left for the DSP is the envelope part.
+    if folds:
+        # The engine already spoke at the asked pitch: what is left for the DSP is the envelope part. Each
+        # fold's clone is built without the sample it is judged on, as the clone will meet new speech.
         _, residual, source_median = split_for_engine(transform, base_median)
-        converted = []
-        for audio in calibration:
-            stream = TransformStream(residual, rate, source_f0_median_hz=source_median, match=match)
-            pcm = (np.clip(audio, -1, 1 - 1 / 32768) * 32768).astype("<i2").tobytes()
-            out = pcm_to_float(stream.process(pcm) + stream.flush())
-            converted.append(speech_only(to_analysis_rate(out, rate), vad))
-        similarity = cosine(utterance_embedding(embedder, np.concatenate(converted)), target)
+        pcms = [(np.clip(a, -1, 1 - 1 / 32768) * 32768).astype("<i2").tobytes() for a in calibration]
+        values = []
+        for fold in folds:
+            converted = []
+            for pcm in pcms:
+                stream = TransformStream(
+                    residual.replace(frames=fold.frames), rate, source_f0_median_hz=source_median, match=match
+                )
+                out = pcm_to_float(stream.process(pcm) + stream.flush())
+                converted.append(speech_only(to_analysis_rate(out, rate), vad))
+            embedding = utterance_embedding(embedder, np.concatenate(converted), step=EMBED_WINDOW)
+            values.append(cosine(embedding, fold.target))
+        similarity = float(np.mean(values))
     penalty = BASE_PENALTY.get((engine.name, voice), DEFAULT_PENALTY)
     score = CandidateScore(engine.name, voice, base_median, pitch, similarity, similarity - penalty)
     return transform, score
@@ -213,6 +262,7 @@ def clone_voice(
     match: MatchParams | None = None,
     seed: int = 0,
     max_bank_s: float = 90.0,
+    cache: dict[tuple[str, str], float | None] | None = None,
 ) -> CloneResult:
     """Build a clone of the speaker in ``samples`` (s16le PCM bytes or float arrays, with their rates).
 
@@ -221,37 +271,33 @@ def clone_voice(
     ``embedder``: a :class:`~chorus.stt.speaker_embedding.SpeakerEmbedder`; without one the base is chosen
     by F0 alone (the candidate needing the smallest pitch change, ties to the clearest voice). ``vad``: a
     :class:`~chorus.stt.vad.SileroVAD` (default: the shared one). At most ``max_bank_s`` seconds of speech
-    go into the frame bank (about 3.5 kB per second stored). Raises ValueError when the samples hold too
-    little speech or no engine offers a voice in ``language``. Blocking, seconds of CPU: run it in a worker.
+    go into the frame bank (about 10 kB stored per second). ``cache``: a dict the caller keeps between
+    calls, for the base voices' measured pitch. Raises ValueError when the samples hold too little speech
+    or no engine offers a voice in ``language``. Blocking, seconds of CPU: run it in a worker thread.
     """
     analysis, clips = analyse(samples, embedder=embedder, vad=vad)
-    bank_clips: list[np.ndarray] = []
-    budget = int(max_bank_s * ANALYSIS_RATE)
-    for clip in clips:
-        if budget <= 0:
-            break
-        bank_clips.append(clip[:budget])
-        budget -= bank_clips[-1].size
-    frames = FrameBank.from_speech(bank_clips).encode()
+    frames = FrameBank.from_speech(_limit(clips, max_bank_s)).encode()
     pool = _candidates(engines, language)
     if candidates is not None:
         wanted = set(candidates)
         pool = [(e, v) for e, v in pool if (e.name, v) in wanted]
     if not pool:
         raise ValueError(f"no engine voice to clone onto for language {language!r}")
-    target = np.asarray(analysis.embedding) if analysis.embedding is not None else None
     match = match or MatchParams()
-    if target is None:
+    folds: list[_Fold] = []
+    if embedder is not None:
+        folds = _folds(clips, embedder, max_bank_s)
+    else:
         # Without an embedder: the base whose natural pitch is closest (fewest octaves away) wins.
         def distance(item: tuple[Any, str]) -> float:
-            median = _base_median(*item)
+            median = _base_median(item[0], item[1], cache)
             if not median or not analysis.f0_median_hz:
                 return math.inf
             penalty = BASE_PENALTY.get((item[0].name, item[1]), DEFAULT_PENALTY)
             return abs(math.log2(analysis.f0_median_hz / median)) + penalty
 
         pool = [min(pool, key=distance)]
-    tried = [_try_base(e, v, analysis, frames, target, embedder, vad, match, seed) for e, v in pool]
+    tried = [_try_base(e, v, analysis, frames, folds, embedder, vad, match, seed, cache) for e, v in pool]
     best = max(tried, key=lambda item: item[1].score if math.isfinite(item[1].score) else -math.inf)
     transform, chosen = best
     scores = tuple(score for _, score in tried)
@@ -271,6 +317,7 @@ def build_clone(
     language: str | None = "en",
     candidates: Sequence[tuple[str, str]] | None = None,
     seed: int = 0,
+    cache: dict[tuple[str, str], float | None] | None = None,
 ) -> tuple[str, str, VoiceTransform]:
     """``(engine, native_voice, transform)`` cloning the speaker in ``samples`` (see :func:`clone_voice`)."""
     return clone_voice(
@@ -281,4 +328,5 @@ def build_clone(
         language=language,
         candidates=candidates,
         seed=seed,
+        cache=cache,
     ).as_tuple()

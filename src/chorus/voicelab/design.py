@@ -1113,13 +1113,15 @@ def remix_voices(
     measured median); pitch words move it in semitones, gender and age words by the ratio of their
     nominal F0s. Random variety never reverses an asked-for change: on a knob the description moves,
     the offset is held within 40 % of that move. A change of accent or language switches the base voice
-    to the best of ``accent_bases``.
+    to the best of ``accent_bases`` (not for a clone: its spectral frames belong to its base voice).
+    Fields the description cannot touch (a clone's frames) are kept.
     """
     adherence = guidance_adherence(guidance_scale)
     rng = design_seed(seed, "remix", salt, round(guidance_scale, 4), count, source.native_voice)
     delta = _knobs(changes, adherence)
     base = source
-    if (changes.accent or changes.language) and accent_bases:
+    # A clone's spectral frames were matched against its own base voice: it keeps that voice.
+    if (changes.accent or changes.language) and accent_bases and not source_transform.frames:
         ranked = rank_base_voices(
             VoiceAttributes(
                 gender=changes.gender or source.gender, accent=changes.accent, language=changes.language
@@ -1153,7 +1155,8 @@ def remix_voices(
                 offset = float(np.clip(offset, -0.4 * abs(asked), 0.4 * abs(asked)))
             setattr(k, name, asked + offset)
         f0 = source_f0_hz * 2 ** (k.f0_st / 12)
-        transform = VoiceTransform(
+        # replace(): whatever else the source carries (a clone's spectral frames) stays as it was.
+        transform = source_transform.replace(
             f0_median_hz=round(float(np.clip(f0, 55.0, 420.0)), 2),
             f0_range=round(float(np.clip(source_transform.f0_range * 2.0**k.range_log, 0.3, 2.2)), 3),
             formant_shift=_clip(source_transform.formant_shift * math.exp(k.formant_log), 0.75, 1.35, 4),

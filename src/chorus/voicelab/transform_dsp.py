@@ -313,8 +313,9 @@ class _Matcher:
         # The first search runs in the bank's principal subspace: PCA_DIMS of 240 dimensions keep almost all
         # of the variance (frames are smooth across bands and time) at a quarter of the cost.
         dims = min(params.pca_dims, near.shape[1], near.shape[0])
-        _, _, vt = np.linalg.svd(near - near.mean(axis=0), full_matrices=False)
-        self.basis = np.ascontiguousarray(vt[:dims].T, dtype=np.float32)  # [features, dims]
+        centred_near = near - near.mean(axis=0)
+        _, vectors = np.linalg.eigh(centred_near.T @ centred_near)  # ascending eigenvalues
+        self.basis = np.ascontiguousarray(vectors[:, ::-1][:, :dims], dtype=np.float32)  # [features, dims]
         self.near = np.ascontiguousarray(near.astype(np.float32) @ self.basis)
         self.near_t = np.ascontiguousarray(self.near.T)
         self.near_sq = (self.near.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
@@ -430,7 +431,7 @@ class _WorldStage:
         self._received = 0
         self._next_block = 0
         self._tail = np.zeros(0)  # previous block's synthesis past its end, for the cross-fade
-        self.latency = self.block + self.context
+        self.latency = self.block + self.context - 1  # input held back at most
 
     def _log_median(self) -> float | None:
         if self.source_median:
@@ -571,7 +572,7 @@ class _SpectralStage:
         self.params = params
         self.lookahead = params.lookahead if self.matcher is not None else 0
         self.dynamic = self.matcher is not None or not math.isclose(self.warp, 1.0)
-        self.latency = self.n_fft - self.hop + self.lookahead * self.hop
+        self.latency = self.n_fft - 1 + self.lookahead * self.hop  # input held back at most
         # Streaming state.
         self._buffer = np.zeros(self.n_fft - self.hop)  # input not yet consumed by complete frames
         self._spectra = np.zeros((0, self.freqs.size), np.complex128)  # analysed, not yet output

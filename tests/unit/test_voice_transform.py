@@ -1,0 +1,320 @@
+"""VoiceTransform applied to PCM (chorus.voicelab.transform_dsp): each field does what it says, measurably,
+streaming equals whole-clip processing, and an identity transform changes nothing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from chorus.voicelab.analysis import f0_statistics, f0_track, formants, hnr, speech_band_levels
+from chorus.voicelab.transform_dsp import (
+    WORLD_BLOCK_S,
+    FrameBank,
+    TransformStream,
+    apply_transform,
+    split_for_engine,
+)
+from chorus.voicelab.voice_model import VoiceTransform
+
+RATE = 16_000
+
+
+def vowel(
+    f0: float = 120.0,
+    formant_hz: tuple[float, float, float] = (700.0, 1200.0, 2600.0),
+    seconds: float = 1.5,
+    rate: int = RATE,
+    seed: int = 0,
+) -> np.ndarray:
+    """A synthetic sustained vowel: a glottal pulse train (F0 gliding +-6 %) through three resonators."""
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    contour = f0 * (1 + 0.06 * np.sin(2 * np.pi * 1.5 * t))
+    phase = np.cumsum(contour) / rate
+    pulses = (np.diff(np.floor(phase), prepend=0.0) > 0).astype(np.float64)
+    y = signal.lfilter([1.0], [1.0, -0.97], pulses)
+    for centre, bandwidth in zip(formant_hz, (90.0, 110.0, 150.0), strict=True):
+        r = math.exp(-math.pi * bandwidth / rate)
+        y = signal.lfilter([1 - r], [1.0, -2 * r * math.cos(2 * math.pi * centre / rate), r * r], y)
+    y += 1e-4 * np.random.default_rng(seed).standard_normal(n)
+    fade = np.minimum(1.0, np.minimum(np.arange(n), np.arange(n)[::-1]) / (0.03 * rate))
+    return 0.3 * y * fade / np.max(np.abs(y))
+
+
+def to_pcm(x: np.ndarray) -> bytes:
+    return np.clip(np.round(x * 32768), -32768, 32767).astype("<i2").tobytes()
+
+
+def from_pcm(pcm: bytes) -> np.ndarray:
+    return np.frombuffer(pcm, "<i2").astype(np.float64) / 32768
+
+
+def median_f0(x: np.ndarray, rate: int = RATE) -> float:
+    value = f0_statistics(f0_track(x[int(0.1 * rate) : -int(0.1 * rate)], rate))["median_hz"]
+    assert value is not None
+    return value
+
+
+def chunked(transform: VoiceTransform, pcm: bytes, rate: int, seed: int, **kwargs) -> tuple[bytes, list[int]]:
+    """The stream fed in random chunk sizes (odd byte counts included); returns output and boundaries."""
+    stream = TransformStream(transform, rate, **kwargs)
+    rng = np.random.default_rng(seed)
+    out, position = [], 0
+    while position < len(pcm):
+        size = int(rng.integers(1, 12_000))
+        out.append(stream.process(pcm[position : position + size]))
+        position += size
+    out.append(stream.flush())
+    lengths = np.cumsum([len(b) // 2 for b in out if b])
+    return b"".join(out), [int(v) for v in lengths[:-1]]
+
+
+@pytest.fixture(scope="module")
+def bank_a() -> FrameBank:
+    """A 'speaker' whose vowels have high formants."""
+    return FrameBank.from_speech([vowel(200.0, (850.0, 1900.0, 3000.0), 2.0, seed=s) for s in (1, 2)])
+
+
+def bank_transform(bank: FrameBank, source: np.ndarray, rate: int = RATE) -> VoiceTransform:
+    return VoiceTransform(
+        frames=bank.encode(), frames_source_db=tuple(FrameBank.from_speech([source], rate).mean_shape())
+    )
+
+
+# --- identity, determinism, stream mechanics ----------------------------------------------------
+
+
+def test_identity_transform_returns_the_input_bytes() -> None:
+    pcm = to_pcm(vowel())
+    assert VoiceTransform().is_identity()
+    assert apply_transform(pcm, RATE, VoiceTransform()) == pcm
+    stream = TransformStream(VoiceTransform(), RATE)
+    assert stream.is_identity and stream.latency_samples == 0
+    # Split inside a sample: the dangling byte waits, nothing is altered.
+    assert stream.process(pcm[:1001]) + stream.process(pcm[1001:]) + stream.flush() == pcm
+    # A transform whose fields are all neutral (explicit values) is the identity too.
+    assert VoiceTransform(f0_range=1.0, formant_shift=1.0, rate=1.0, envelope_db=(0.0, 0.0)).is_identity()
+
+
+def test_output_is_deterministic_and_seeded() -> None:
+    pcm = to_pcm(vowel())
+    transform = VoiceTransform(
+        formant_shift=1.1, tilt_db_per_octave=-2.0, envelope_db=(0, 3, 0, -3), breathiness=0.5, roughness=0.4
+    )
+    first = apply_transform(pcm, RATE, transform.replace(seed=3))
+    assert first == apply_transform(pcm, RATE, transform.replace(seed=3))
+    assert first != apply_transform(pcm, RATE, transform.replace(seed=4))
+    assert len(first) == len(pcm)
+
+
+def test_stream_holds_back_its_latency_and_flush_returns_the_rest() -> None:
+    pcm = to_pcm(vowel())
+    stream = TransformStream(VoiceTransform(formant_shift=1.2), RATE)
+    assert stream.latency_samples > 0
+    head = stream.process(pcm)
+    assert len(pcm) // 2 - len(head) // 2 <= stream.latency_samples
+    tail = stream.flush()
+    assert len(head) + len(tail) == len(pcm)
+    assert stream.flush() == b""
+    with pytest.raises(RuntimeError):
+        stream.process(pcm)
+    with pytest.raises(ValueError):
+        TransformStream(VoiceTransform(formant_shift=1.2), 0)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["envelope", "world", "bank"],
+)
+def test_chunked_streaming_matches_one_shot_without_clicks(kind: str, bank_a: FrameBank) -> None:
+    source = vowel(seconds=2.0)
+    pcm = to_pcm(source)
+    options: dict = {}
+    if kind == "envelope":
+        transform = VoiceTransform(formant_shift=0.9, tilt_db_per_octave=-1.5, breathiness=0.3, roughness=0.2)
+    elif kind == "world":
+        transform = VoiceTransform(f0_median_hz=150.0, f0_range=1.3, rate=1.1)
+        options = {"source_f0_median_hz": 120.0}
+    else:
+        transform = bank_transform(bank_a, source)
+    whole = from_pcm(apply_transform(pcm, RATE, transform, **options)) * 32768
+    streamed_pcm, boundaries = chunked(transform, pcm, RATE, seed=7, **options)
+    streamed = from_pcm(streamed_pcm) * 32768
+    assert streamed.size == whole.size
+    assert np.max(np.abs(streamed - whole)) <= 2  # LSBs: float rounding only
+    # No clicks where the chunks met: the sample-to-sample step there stays within the signal's own.
+    steps = np.abs(np.diff(streamed))
+    ordinary = np.percentile(steps, 99.9)
+    for b in boundaries:
+        if 2 <= b < streamed.size - 2:
+            assert steps[b - 2 : b + 2].max() <= ordinary * 1.5 + 2
+
+
+def test_world_blocks_join_without_discontinuities() -> None:
+    source = vowel(seconds=2.0)
+    out = from_pcm(apply_transform(to_pcm(source), RATE, VoiceTransform(f0_median_hz=160.0))) * 32768
+    steps = np.abs(np.diff(out))
+    ordinary = np.percentile(steps, 99.9)
+    block = round(WORLD_BLOCK_S * RATE)
+    for b in range(block, out.size - 4, block):
+        assert steps[b - 4 : b + 4].max() <= ordinary * 1.5 + 2
+
+
+# --- each field does what it says ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("known_source", [True, False])
+def test_f0_shift_of_four_semitones_is_measured(known_source: bool) -> None:
+    source = vowel(f0=120.0)
+    before = median_f0(source)
+    target = before * 2 ** (4 / 12)
+    options = {"source_f0_median_hz": before} if known_source else {}
+    out = from_pcm(apply_transform(to_pcm(source), RATE, VoiceTransform(f0_median_hz=target), **options))
+    ratio = median_f0(out) / before
+    assert abs(12 * math.log2(ratio) - 4.0) < 0.35  # semitones
+
+
+def test_f0_range_scales_pitch_excursions() -> None:
+    source = vowel(f0=140.0)
+    spread_before = f0_statistics(f0_track(source))["log_std"]
+    out = from_pcm(apply_transform(to_pcm(source), RATE, VoiceTransform(f0_range=0.4)))
+    spread_after = f0_statistics(f0_track(out))["log_std"]
+    assert spread_before is not None and spread_after is not None
+    assert spread_after < 0.6 * spread_before
+    assert abs(median_f0(out) / median_f0(source) - 1) < 0.03
+
+
+@pytest.mark.parametrize("shift", [1.18, 0.85])
+def test_formant_shift_moves_measured_formants_the_right_way(shift: float) -> None:
+    source = vowel(f0=110.0, formant_hz=(650.0, 1300.0, 2500.0), seconds=1.2)
+    before = formants(source)
+    out = from_pcm(apply_transform(to_pcm(source), RATE, VoiceTransform(formant_shift=shift)))
+    after = formants(out)
+    assert before is not None and after is not None
+    for b, a in zip(before[:2], after[:2], strict=True):
+        ratio = a / b
+        assert (ratio > 1.06) if shift > 1 else (ratio < 0.95), (before, after)
+    assert abs(median_f0(out) / median_f0(source) - 1) < 0.03  # pitch untouched
+
+
+def test_rate_changes_duration_not_pitch() -> None:
+    source = vowel(f0=130.0, seconds=2.0)
+    faster = from_pcm(apply_transform(to_pcm(source), RATE, VoiceTransform(rate=1.25)))
+    slower = from_pcm(apply_transform(to_pcm(source), RATE, VoiceTransform(rate=0.8)))
+    assert faster.size == round(source.size / 1.25)
+    assert slower.size == round(source.size / 0.8)
+    assert abs(median_f0(faster) / median_f0(source) - 1) < 0.03
+    assert abs(median_f0(slower) / median_f0(source) - 1) < 0.03
+
+
+def test_breathiness_lowers_the_harmonics_to_noise_ratio() -> None:
+    source = vowel(f0=150.0)
+    before = hnr(source)
+    light = hnr(from_pcm(apply_transform(to_pcm(source), RATE, VoiceTransform(breathiness=0.3))))
+    heavy = hnr(from_pcm(apply_transform(to_pcm(source), RATE, VoiceTransform(breathiness=0.9))))
+    assert before is not None and light is not None and heavy is not None
+    assert light < before - 2.0
+    assert heavy < light - 2.0
+
+
+def test_tilt_and_envelope_change_the_long_term_spectrum() -> None:
+    source = vowel()
+    darker = from_pcm(apply_transform(to_pcm(source), RATE, VoiceTransform(tilt_db_per_octave=-4.0)))
+    levels_before = speech_band_levels(source, RATE).mean(axis=0)
+    levels_after = speech_band_levels(darker, RATE).mean(axis=0)
+    change = levels_after - levels_before
+    assert change[-10:].mean() < change[:10].mean() - 8.0  # 4 octaves above 500 Hz: about -16 dB
+    boosted = apply_transform(to_pcm(source), RATE, VoiceTransform(envelope_db=(6.0,) * 8))
+    gain = 20 * np.log10(np.std(from_pcm(boosted)) / np.std(source))
+    assert 4.5 < gain < 7.5
+
+
+def test_roughness_perturbs_the_amplitude() -> None:
+    source = vowel(f0=120.0)
+    rough = from_pcm(apply_transform(to_pcm(source), RATE, VoiceTransform(roughness=1.0)))
+    period = RATE // 120
+
+    def envelope_variation(x: np.ndarray) -> float:
+        peaks = np.abs(x[: x.size // period * period]).reshape(-1, period).max(axis=1)[5:-5]
+        return float(np.std(np.diff(np.log(peaks))))
+
+    assert envelope_variation(rough) > 2 * envelope_variation(source)
+
+
+# --- frame bank ------------------------------------------------------------------------------------
+
+
+def test_frame_bank_round_trips_through_its_text_form(bank_a: FrameBank) -> None:
+    text = bank_a.encode()
+    again = FrameBank.decode(text)
+    assert np.array_equal(again.shapes, bank_a.shapes)
+    assert np.array_equal(again.selectable, bank_a.selectable)
+    assert again.segments == bank_a.segments
+    with pytest.raises(ValueError):
+        FrameBank.decode("bm90IGEgYmFuaw==")
+    with pytest.raises(ValueError):
+        FrameBank.from_speech([np.zeros(10)])
+
+
+def test_frame_bank_moves_the_spectrum_toward_the_target_speaker(bank_a: FrameBank) -> None:
+    target = vowel(200.0, (850.0, 1900.0, 3000.0), 2.0, seed=5)  # the bank's speaker, unseen clip
+    source = vowel(200.0, (600.0, 1000.0, 2300.0), 2.0, seed=6)
+    out = from_pcm(apply_transform(to_pcm(source), RATE, bank_transform(bank_a, source)))
+
+    def shape(x: np.ndarray) -> np.ndarray:
+        levels = speech_band_levels(x, RATE)
+        loud = levels.mean(axis=1) > np.quantile(levels.mean(axis=1), 0.3)
+        centred = levels[loud] - levels[loud].mean(axis=1, keepdims=True)
+        return centred.mean(axis=0)
+
+    before = np.abs(shape(source) - shape(target)).mean()
+    after = np.abs(shape(out) - shape(target)).mean()
+    assert after < 0.5 * before
+    f1_out = formants(out)
+    assert f1_out is not None and f1_out[0] > 700.0  # F1 moved up toward the target's 850 Hz
+
+
+@pytest.mark.parametrize("rate", [8_000, 22_050, 24_000])
+def test_frame_bank_works_at_other_engine_rates(rate: int, bank_a: FrameBank) -> None:
+    source = vowel(seconds=1.0, rate=rate)
+    pcm = to_pcm(source)
+    transform = bank_transform(bank_a, source, rate)
+    out = apply_transform(pcm, rate, transform)
+    assert len(out) == len(pcm)
+    assert out != pcm
+    streamed, _ = chunked(transform, pcm, rate, seed=1)
+    assert np.max(np.abs(from_pcm(streamed) - from_pcm(out))) * 32768 <= 2
+
+
+def test_voice_transform_json_round_trip_keeps_the_bank(bank_a: FrameBank) -> None:
+    transform = bank_transform(bank_a, vowel()).replace(f0_median_hz=180.0, reference={"k": 1})
+    data = transform.to_json()
+    again = VoiceTransform.from_json(data)
+    assert again == transform and not again.is_identity()
+    assert again.frames_source_db == transform.frames_source_db
+    assert VoiceTransform.from_json(None).is_identity()
+    assert VoiceTransform.from_json({"frames": None, "unknown_field": 3}).is_identity()
+
+
+# --- splitting with the engine --------------------------------------------------------------------
+
+
+def test_split_for_engine_gives_the_engine_pitch_and_rate() -> None:
+    prosody, residual, source = split_for_engine(VoiceTransform(f0_median_hz=200.0, rate=1.2), 100.0)
+    assert prosody.pitch == pytest.approx(2.0) and prosody.speed == pytest.approx(1.2)
+    assert residual.is_identity() and source == pytest.approx(200.0)
+    # Beyond the engine's range: it does what it can, the DSP the rest from where the engine left off.
+    prosody, residual, source = split_for_engine(VoiceTransform(f0_median_hz=300.0), 100.0)
+    assert prosody.pitch == pytest.approx(2.0)
+    assert residual.f0_median_hz == pytest.approx(300.0) and source == pytest.approx(200.0)
+    # Engines without controls: everything stays in the transform.
+    transform = VoiceTransform(f0_median_hz=150.0, f0_range=1.4, rate=0.9, formant_shift=1.1)
+    prosody, residual, _ = split_for_engine(transform, 100.0, pitch=False, rate=False)
+    assert (prosody.pitch, prosody.pitch_range, prosody.speed) == (1.0, 1.0, 1.0)
+    assert residual == transform
+    # Unknown base pitch: the median cannot be handed over, only the range.
+    prosody, residual, _ = split_for_engine(VoiceTransform(f0_median_hz=150.0, f0_range=0.5), None)
+    assert prosody.pitch == 1.0 and residual.f0_median_hz == 150.0
