@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--speakers", default="", help="comma-separated speaker ids (default: all)")
     parser.add_argument("--base-penalty", type=float, default=None, help="override every BASE_PENALTY value")
     parser.add_argument("--candidates", default="", help="engine:voice,... (default: every premade voice)")
+    parser.add_argument("--f0-range", type=float, default=None, help="override clone.F0_RANGE")
     parser.add_argument("--match", default="", help="MatchParams overrides, e.g. candidates=1,context=0")
     args = parser.parse_args()
     if not (SPEECH / "librispeech-train-clean-5").is_dir():
@@ -130,6 +131,8 @@ def main() -> None:
         for key in clone_module.BASE_PENALTY:
             clone_module.BASE_PENALTY[key] = args.base_penalty
         clone_module.DEFAULT_PENALTY = args.base_penalty
+    if args.f0_range is not None:
+        clone_module.F0_RANGE = args.f0_range
     match = MatchParams(**{k: type(getattr(MatchParams(), k))(v) for k, v in
                            (item.split("=") for item in args.match.split(",") if item)})  # fmt: skip
     registry = EngineRegistry.from_names(["flite", "espeak-ng"])

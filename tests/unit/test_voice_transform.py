@@ -28,11 +28,12 @@ def vowel(
     seconds: float = 1.5,
     rate: int = RATE,
     seed: int = 0,
+    glide: float = 0.06,
 ) -> np.ndarray:
-    """A synthetic sustained vowel: a glottal pulse train (F0 gliding +-6 %) through three resonators."""
+    """A synthetic sustained vowel: a glottal pulse train (F0 gliding +-``glide``) through three resonators."""
     n = int(seconds * rate)
     t = np.arange(n) / rate
-    contour = f0 * (1 + 0.06 * np.sin(2 * np.pi * 1.5 * t))
+    contour = f0 * (1 + glide * np.sin(2 * np.pi * 1.5 * t))
     phase = np.cumsum(contour) / rate
     pulses = (np.diff(np.floor(phase), prepend=0.0) > 0).astype(np.float64)
     y = signal.lfilter([1.0], [1.0, -0.97], pulses)
@@ -177,26 +178,42 @@ def test_f0_shift_of_four_semitones_is_measured(known_source: bool) -> None:
     assert abs(12 * math.log2(ratio) - 4.0) < 0.35  # semitones
 
 
-def test_f0_range_scales_pitch_excursions() -> None:
-    source = vowel(f0=140.0)
+@pytest.mark.parametrize("known_source", [True, False])
+def test_f0_range_scales_pitch_excursions(known_source: bool) -> None:
+    source = vowel(f0=140.0, glide=0.25)
     spread_before = f0_statistics(f0_track(source))["log_std"]
-    out = from_pcm(apply_transform(to_pcm(source), RATE, VoiceTransform(f0_range=0.4)))
+    options = {"source_f0_median_hz": median_f0(source)} if known_source else {}
+    out = from_pcm(apply_transform(to_pcm(source), RATE, VoiceTransform(f0_range=0.4), **options))
     spread_after = f0_statistics(f0_track(out))["log_std"]
     assert spread_before is not None and spread_after is not None
     assert spread_after < 0.6 * spread_before
-    assert abs(median_f0(out) / median_f0(source) - 1) < 0.03
+    # Unknown source median: it is estimated from what was heard so far, so the centre may wander a bit.
+    assert abs(median_f0(out) / median_f0(source) - 1) < (0.02 if known_source else 0.06)
+
+
+def smooth_peaks(x: np.ndarray, rate: int = RATE) -> np.ndarray:
+    """Frequencies (Hz) of the first two peaks of the cepstrally smoothed long-term spectrum."""
+    frames = np.lib.stride_tricks.sliding_window_view(x, 512)[::128] * np.hanning(512)
+    log_power = 10 * np.log10((np.abs(np.fft.rfft(frames, axis=1)) ** 2).mean(axis=0) + 1e-12)
+    cepstrum = np.fft.irfft(log_power)
+    cepstrum[29:-28] = 0
+    envelope = np.fft.rfft(cepstrum).real
+    peaks, _ = signal.find_peaks(envelope)
+    return peaks[:2] * rate / 512
 
 
 @pytest.mark.parametrize("shift", [1.18, 0.85])
 def test_formant_shift_moves_measured_formants_the_right_way(shift: float) -> None:
     source = vowel(f0=110.0, formant_hz=(650.0, 1300.0, 2500.0), seconds=1.2)
-    before = formants(source)
     out = from_pcm(apply_transform(to_pcm(source), RATE, VoiceTransform(formant_shift=shift)))
-    after = formants(out)
+    # Praat's formant tracker (ceiling 4.5 kHz suits these low formants) sees F1 and F2 move that way ...
+    before, after = formants(source, max_hz=4500.0), formants(out, max_hz=4500.0)
     assert before is not None and after is not None
     for b, a in zip(before[:2], after[:2], strict=True):
-        ratio = a / b
-        assert (ratio > 1.06) if shift > 1 else (ratio < 0.95), (before, after)
+        assert (a / b > 1.05) if shift > 1 else (a / b < 0.96), (before, after)
+    # ... and the smoothed spectrum's first two peaks move by most of the ratio asked for.
+    ratios = smooth_peaks(out) / smooth_peaks(source)
+    assert np.all(np.abs(np.log(ratios) / math.log(shift)) > 0.6), ratios
     assert abs(median_f0(out) / median_f0(source) - 1) < 0.03  # pitch untouched
 
 

@@ -97,7 +97,7 @@ FEATURES = (
     "floor_long",  # 10th percentile energy of the pauses over 2.5 s, relative to the loud level (dB)
     "floor_flatness",  # log10 flatness of the quieter half of the pauses (gated, see window_features)
     "sustain",  # share of power in spectral peaks held for 256 ms (notes, drones)
-    "floor_tonal",  # log10(0.02 + sustain of the quieter half of the pauses) (gated)
+    "floor_tonal",  # sustain of the quieter half of the pauses (gated)
     "dyn_long",  # median minus 10th percentile frame energy over 2.5 s (dB)
 )
 
@@ -435,8 +435,7 @@ def window_features(ff: FrameFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarr
             "floor_long": floor_long,
             "floor_flatness": gate * float(np.mean(ff.flatness[f][quiet])) + (1 - gate) * QUIET_FLATNESS,
             "sustain": float(np.sum(weights * ff.sustain[w])),
-            # On a log scale: music must be heard in the pauses too, held notes in the speech are not enough.
-            "floor_tonal": math.log10(0.02 + gate * float(np.mean(ff.sustain[f][quiet]))),
+            "floor_tonal": gate * float(np.mean(ff.sustain[f][quiet])),
             "dyn_long": float(np.percentile(context, 50) - np.percentile(context, 10)),
         }
         rows[row] = [values[name] for name in FEATURES]

@@ -11,7 +11,9 @@ What is used of resemblyzer and what is not:
   ``melspectrogram`` with a centred, zero-padded STFT and a Slaney-normalised filter bank) to float32
   rounding: librosa's first call in a fresh process JIT-compiles for many seconds, too slow for a request.
 - ``preprocess_wav`` is not used: its webrtcvad silence trimming is replaced by Silero VAD segments (the
-  caller's), and its level normalisation by :func:`normalise_level`, applied to the speech only.
+  caller's), and its level normalisation by :func:`normalise_level`, applied to the speech only. Measured
+  on the diarization bench's tuning conversations: DER 9.5% with Silero's speech, 10.2% with the speech
+  mask of resemblyzer's ``trim_long_silences`` (more missed speech and false alarm, equal confusion).
 
 Nothing is loaded at import: a :class:`SpeakerEmbedder` imports torch and loads the encoder on first use.
 It is safe to share between threads (one lock around the forward pass: the LSTM itself is cheap, about

@@ -82,6 +82,8 @@ BASE_PENALTY: dict[tuple[str, str], float] = {
     ("flite", "slt"): 0.03,
 }
 DEFAULT_PENALTY = 0.05
+# Multiplier on the base voice's own pitch excursions (the engine's pitch_range).
+F0_RANGE = 1.0
 # Engines move F0 natively within this ratio; a base needing more would go through WORLD (worse).
 MAX_ENGINE_PITCH = 2.0
 MIN_ENGINE_PITCH = 0.5
@@ -218,6 +220,7 @@ def _try_base(
     source_shape = FrameBank.from_speech([_trim_silence(a, rate) for a in calibration], rate).mean_shape()
     transform = VoiceTransform(
         f0_median_hz=analysis.f0_median_hz,
+        f0_range=F0_RANGE,
         seed=seed,
         frames=frames,
         frames_source_db=tuple(round(float(v), 3) for v in source_shape),

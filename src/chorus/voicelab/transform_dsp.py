@@ -31,13 +31,14 @@ Stages, each skipped when its fields are neutral (an identity transform returns 
      fade out in frames 25-35 dB under the running speech peak, so pauses and noise are not boosted. The
      harmonics and the phase stay the base voice's: this is a spectral differential, not a vocoder, so it
      costs no vocoder buzz. Frame matching needs ``context * step`` frames of look-ahead (80 ms).
-   - *formant shift*: the frame's (new) band envelope is read at ``f / formant_shift`` (a vocal-tract
-     length warp of the envelope, harmonics left in place).
+   - *formant shift*: the frame's smooth envelope (cepstrally smoothed, after the bank) is read at
+     ``f / formant_shift`` (a vocal-tract length warp of the envelope; the harmonics stay in place).
    - *envelope_db*, *tilt*: static per-bin gains.
-   - *breathiness*: complex Gaussian noise with the output envelope's band power times
-     ``0.8 * breathiness`` (ramping in from 300 to 1500 Hz) is added to each frame (deterministic, seeded).
+   - *breathiness*: complex Gaussian noise with the output envelope's band power, amplitude
+     ``2 * breathiness`` of it (ramping in from 150 to 800 Hz), is added to each frame while the
+     harmonics there lose ``0.5 * breathiness`` of theirs (deterministic, seeded).
 
-3. **Roughness**: amplitude modulation by smoothed noise at about 70 Hz (shimmer, up to +-35 %).
+3. **Roughness**: amplitude modulation by smoothed noise at about 70 Hz (shimmer, up to +-50 %).
 4. **Loudness** (``loudness_lufs``): :class:`chorus.audio.effects.EffectChain`'s AGC with that target
    (speaker boost off, so no EQ).
 
@@ -85,8 +86,9 @@ _GATE_BELOW_PEAK_DB = 35.0  # frames this far under the running peak get no enve
 _GATE_SPAN_DB = 10.0  # ... full gain from 25 dB under it
 _PEAK_DECAY_DB_S = 1.0
 _EPS = 1e-10
-_BREATH_SCALE = 0.8
-_ROUGH_DEPTH = 0.35
+_BREATH_SCALE = 2.0  # noise amplitude at breathiness 1, relative to the envelope ...
+_BREATH_DUCK = 0.25  # ... while the harmonics lose this share of their amplitude (per unit of scale)
+_ROUGH_DEPTH = 0.5
 _ROUGH_HZ = 70.0
 
 WORLD_BLOCK_S = 0.25
@@ -556,7 +558,8 @@ class _SpectralStage:
         self.warp = float(transform.formant_shift)
         self.static = _static_gains_db(transform, self.freqs, sample_rate / 2)
         self.breath = min(1.0, max(0.0, float(transform.breathiness))) * _BREATH_SCALE
-        self.breath_weight = np.clip((self.freqs - 300.0) / 1200.0, 0.0, 1.0)
+        self.breath_weight = np.clip((self.freqs - 150.0) / 650.0, 0.0, 1.0)
+        self.lifter = max(2, round(0.0018 * sample_rate))
         self.band_power_norm = np.maximum(self.weights.sum(axis=1), 1e-9)
         self.rng = np.random.default_rng([int(transform.seed) & 0xFFFFFFFF, 1])
         self.matcher: _Matcher | None = None
@@ -621,42 +624,53 @@ class _SpectralStage:
         self._peak_time = float(times[-1])
         return np.clip((level - (peak - _GATE_BELOW_PEAK_DB)) / _GATE_SPAN_DB, 0.0, 1.0)
 
-    def _band_gains(self, first: int, count: int) -> np.ndarray | None:
-        if not self.dynamic:
-            return None
+    def _bank_gains(self, first: int, count: int, mean_level: np.ndarray) -> np.ndarray:
+        """Band gains (dB) that give each frame the shape of its chosen bank frame, its own level kept."""
+        assert self.matcher is not None
+        p = self.params
         levels = self._levels[:count]
-        mean_level = levels[:, self.usable].mean(axis=1)
-        gains = np.zeros_like(levels)
-        if self.matcher is not None:
-            p = self.params
-            near = self._context(first, count, p.near, 1)
-            ctx = self._context(first, count, p.context, p.step) if p.candidates > 1 else None
-            target = self.matcher.select(near, ctx)
-            gains = np.clip(target + mean_level[:, None] - levels, -_MAX_GAIN_DB, _MAX_GAIN_DB)
-        if not math.isclose(self.warp, 1.0):
-            envelope = levels + gains
-            read_at = self.centres / self.warp
-            warped = np.stack([np.interp(read_at, self.centres, row) for row in envelope])
-            gains = gains + np.clip(warped - envelope, -_MAX_GAIN_DB, _MAX_GAIN_DB)
-        return gains * self._gate(mean_level)[:, None]
+        near = self._context(first, count, p.near, 1)
+        ctx = self._context(first, count, p.context, p.step) if p.candidates > 1 else None
+        target = self.matcher.select(near, ctx)
+        return np.clip(target + mean_level[:, None] - levels, -_MAX_GAIN_DB, _MAX_GAIN_DB)
+
+    def _warp_gains(self, spectra: np.ndarray) -> np.ndarray:
+        """Bin gains (dB) that move each frame's smooth envelope to ``f * formant_shift``.
+
+        The envelope is the cepstrally smoothed log spectrum (quefrencies under 1.8 ms), so harmonics, which
+        stay where they are, do not count as formants for F0 up to about 550 Hz.
+        """
+        log_power = 10.0 * np.log10(spectra.real**2 + spectra.imag**2 + _EPS)
+        cepstrum = np.fft.irfft(log_power, n=self.n_fft, axis=1)
+        cepstrum[:, self.lifter : self.n_fft - self.lifter + 1] = 0.0
+        envelope = np.fft.rfft(cepstrum, axis=1).real
+        warped = np.stack([np.interp(self.freqs / self.warp, self.freqs, row) for row in envelope])
+        return np.clip(warped - envelope, -_MAX_GAIN_DB, _MAX_GAIN_DB)
 
     # -- output --
 
     def _emit(self, count: int) -> np.ndarray:
         spectra = self._spectra[:count]
-        gains_db = self._band_gains(self._next, count)
-        bins_db = gains_db @ self.to_bins.T if gains_db is not None else None
+        if self.dynamic:
+            levels = self._levels[:count]
+            mean_level = levels[:, self.usable].mean(axis=1)
+            gate = self._gate(mean_level)[:, None]
+            if self.matcher is not None:
+                bank_db = (self._bank_gains(self._next, count, mean_level) * gate) @ self.to_bins.T
+                spectra = spectra * 10.0 ** (bank_db / 20.0)
+            if not math.isclose(self.warp, 1.0):
+                spectra = spectra * 10.0 ** (self._warp_gains(spectra) * gate / 20.0)
         if self.static is not None:
-            bins_db = self.static[None, :] if bins_db is None else bins_db + self.static[None, :]
-        if bins_db is not None:
-            spectra = spectra * 10.0 ** (bins_db / 20.0)
+            spectra = spectra * 10.0 ** (self.static[None, :] / 20.0)
         if self.breath > 0:
+            # Breathy voice: noise with the frame's envelope replaces part of the harmonics above ~200 Hz.
             power = spectra.real**2 + spectra.imag**2
             band_power = (power @ self.weights.T) / self.band_power_norm
             bin_power = np.maximum(band_power, 0.0) @ self.to_bins.T
             noise = self.rng.standard_normal((count, self.freqs.size, 2))
             noise = (noise[..., 0] + 1j * noise[..., 1]) * np.sqrt(0.5 * bin_power)
-            spectra = spectra + self.breath * self.breath_weight * noise
+            weight = self.breath * self.breath_weight
+            spectra = spectra * (1.0 - _BREATH_DUCK * weight) + weight * noise
         frames = np.fft.irfft(spectra, n=self.n_fft, axis=1) * self.window
         hop = self.hop
         buffer = np.zeros((count - 1) * hop + self.n_fft)
