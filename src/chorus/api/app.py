@@ -19,6 +19,7 @@ from chorus.api.routes import (
     health,
     history,
     models,
+    speech_to_speech,
     stt,
     stt_realtime,
     text_to_voice,
@@ -26,6 +27,7 @@ from chorus.api.routes import (
     tts,
     tts_ws,
     user,
+    voice_clone,
     voices,
     webhooks,
 )
@@ -68,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api.include_router(module.router)
     api.include_router(tokens.router)
     api.include_router(text_to_voice.router)
+    api.include_router(voice_clone.router)
+    api.include_router(speech_to_speech.router)
     app.include_router(health.router)
     app.include_router(api)
     # WebSockets authenticate themselves: the key may arrive in the first message.

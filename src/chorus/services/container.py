@@ -16,10 +16,12 @@ from chorus.services.history import HistoryService
 from chorus.services.jobs import InProcessJobQueue
 from chorus.services.limits import ConcurrencyLimiter, RateLimiter
 from chorus.services.realtime_stt import RealtimeLimits, RealtimeSTTService
+from chorus.services.speech_to_speech import SpeechToSpeechService
 from chorus.services.stt import STTService
 from chorus.services.tokens import TokenService
 from chorus.services.tts import TTSService
 from chorus.services.usage import UsageService
+from chorus.services.voice_clone import VoiceCloneService
 from chorus.services.voice_design import VoiceDesignService
 from chorus.services.voices import VoiceService
 from chorus.services.webhooks import WebhookService
@@ -53,6 +55,8 @@ class Services:
     forced_alignment: ForcedAlignmentService | None = None
     audio_isolation: AudioIsolationService | None = None
     voice_design: VoiceDesignService | None = None
+    voice_clone: VoiceCloneService | None = None
+    speech_to_speech: SpeechToSpeechService | None = None
     # Set only on a first start without CHORUS_ADMIN_API_KEY: the admin key created then, shown once.
     bootstrap_secret: str | None = None
 
@@ -70,7 +74,7 @@ class Services:
         accounts = AccountService(db.sessions, settings.default_plan)
         credits = CreditService(db.sessions, settings)
         catalogue = ModelCatalogue(settings, engines)
-        voices = VoiceService(db.sessions)
+        voices = VoiceService(db.sessions, blobs)
         await voices.sync_premade(engines.all_voices())
         history = HistoryService(db.sessions, blobs)
         tts = TTSService(engines, catalogue, voices, credits, history)
@@ -105,6 +109,11 @@ class Services:
         services.audio_isolation = AudioIsolationService(credits, settings, tts.executor)
         services.voice_design = VoiceDesignService(db.sessions, blobs, engines, voices, credits, tts.executor)
         tts.base_f0 = services.voice_design.base_f0  # saved voices' pitch targets need their base voice's F0
+        services.voice_clone = VoiceCloneService(db.sessions, blobs, engines, voices, tts.executor)
+        services.speech_to_speech = SpeechToSpeechService(
+            voices, engines, credits, tts.executor, base_f0=services.voice_design.base_f0,
+            vad=services.voice_clone.vad,
+        )  # fmt: skip
         if settings.admin_api_key:
             await accounts.ensure_admin_key(settings.admin_api_key)
         elif not await accounts.has_any_key():

@@ -15,7 +15,7 @@ from chorus.config import Settings
 from chorus.engines.base import EngineVoice
 from chorus.errors import BadRequest, NotFound
 from chorus.services.accounts import Principal
-from chorus.storage.models import UserVoiceSettings, Voice
+from chorus.storage.models import UserVoiceSettings, Voice, VoiceSample
 
 DEFAULT_VOICE_SETTINGS: dict[str, Any] = {
     "stability": 0.5,
@@ -71,8 +71,9 @@ class ResolvedVoice:
 
 
 class VoiceService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], blobs: Any = None) -> None:
         self._sessions = sessions
+        self.blobs = blobs  # a BlobStore: a deleted voice's samples (instant cloning) are removed from it
 
     async def sync_premade(self, voices: list[EngineVoice]) -> None:
         """Upsert the engines' voices as premade voices with stable ids (run at start-up)."""
@@ -215,8 +216,15 @@ class VoiceService:
         if voice.owner_user_id is None:
             raise BadRequest("Premade voices cannot be deleted.", status="voice_not_deletable")
         async with self._sessions() as session, session.begin():
+            query = select(VoiceSample.blob_key).where(VoiceSample.voice_id == voice_id)
+            sample_keys = list((await session.execute(query)).scalars())
+            await session.execute(delete(VoiceSample).where(VoiceSample.voice_id == voice_id))
             await session.execute(delete(UserVoiceSettings).where(UserVoiceSettings.voice_id == voice_id))
             await session.execute(delete(Voice).where(Voice.voice_id == voice_id))
+        if self.blobs is not None:
+            for key in sample_keys:
+                if key:
+                    await self.blobs.delete(key)
 
     @staticmethod
     def describe(voice: Voice, settings: dict[str, Any], principal: Principal) -> dict[str, Any]:
@@ -225,7 +233,8 @@ class VoiceService:
         return {
             "voice_id": voice.voice_id,
             "name": voice.name,
-            "samples": None,
+            # Cloned voices keep their samples' summaries in the transform's reference (voice_clone.py).
+            "samples": ((voice.transform or {}).get("reference") or {}).get("samples"),
             "category": voice.category,
             "fine_tuning": {
                 "is_allowed_to_fine_tune": False,

@@ -266,6 +266,7 @@ def clone_voice(
     seed: int = 0,
     max_bank_s: float = 90.0,
     cache: dict[tuple[str, str], float | None] | None = None,
+    detailed: bool = True,
 ) -> CloneResult:
     """Build a clone of the speaker in ``samples`` (s16le PCM bytes or float arrays, with their rates).
 
@@ -275,10 +276,12 @@ def clone_voice(
     by F0 alone (the candidate needing the smallest pitch change, ties to the clearest voice). ``vad``: a
     :class:`~chorus.stt.vad.SileroVAD` (default: the shared one). At most ``max_bank_s`` seconds of speech
     go into the frame bank (about 10 kB stored per second). ``cache``: a dict the caller keeps between
-    calls, for the base voices' measured pitch. Raises ValueError when the samples hold too little speech
+    calls, for the base voices' measured pitch. ``detailed=False`` skips the formant, HNR and speaking-rate
+    measurements (kept in ``transform.reference`` for information only). With one candidate nothing is
+    scored. Raises ValueError when the samples hold too little speech
     or no engine offers a voice in ``language``. Blocking, seconds of CPU: run it in a worker thread.
     """
-    analysis, clips = analyse(samples, embedder=embedder, vad=vad)
+    analysis, clips = analyse(samples, embedder=embedder, vad=vad, detailed=detailed)
     frames = FrameBank.from_speech(_limit(clips, max_bank_s)).encode()
     pool = _candidates(engines, language)
     if candidates is not None:
@@ -288,9 +291,9 @@ def clone_voice(
         raise ValueError(f"no engine voice to clone onto for language {language!r}")
     match = match or MatchParams()
     folds: list[_Fold] = []
-    if embedder is not None:
+    if embedder is not None and len(pool) > 1:
         folds = _folds(clips, embedder, max_bank_s)
-    else:
+    elif len(pool) > 1:
         # Without an embedder: the base whose natural pitch is closest (fewest octaves away) wins.
         def distance(item: tuple[Any, str]) -> float:
             median = _base_median(item[0], item[1], cache)

@@ -312,7 +312,7 @@ class _Matcher:
             start += length
         keep = bank.selectable
         near = np.concatenate(near_parts)[keep].astype(np.float64)
-        # The first search runs in the bank's principal subspace: PCA_DIMS of 240 dimensions keep almost all
+        # The first search runs in the bank's principal subspace: pca_dims of the 240 dimensions keep nearly all
         # of the variance (frames are smooth across bands and time) at a quarter of the cost.
         dims = min(params.pca_dims, near.shape[1], near.shape[0])
         centred_near = near - near.mean(axis=0)
@@ -570,8 +570,8 @@ class _SpectralStage:
             if source.size == BANK_BANDS:
                 src = source[self.usable]
                 self.source_mean = src - src.mean()
-            else:
-                self.source_mean = np.zeros(int(self.usable.sum()))
+            else:  # unknown base voice: compare raw shapes (as if it already had the target's mean shape)
+                self.source_mean = self.matcher.mean.astype(np.float64)
         self.params = params
         self.lookahead = params.lookahead if self.matcher is not None else 0
         self.dynamic = self.matcher is not None or not math.isclose(self.warp, 1.0)
@@ -599,7 +599,8 @@ class _SpectralStage:
         self._levels = np.concatenate([self._levels, levels])
         if self.matcher is not None:
             used = levels[:, self.usable]
-            query = used - used.mean(axis=1, keepdims=True) - self.source_mean + self.matcher.mean
+            # Speaker-normalised: both sides centred on their own mean shape (the bank is, in _Matcher).
+            query = used - used.mean(axis=1, keepdims=True) - self.source_mean
             self._history = np.concatenate([self._history, query])
         self._analysed += frames.shape[0]
 

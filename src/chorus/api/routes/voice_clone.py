@@ -1,0 +1,91 @@
+"""Instant voice cloning over HTTP: ``POST /v1/voices/add`` and the samples' audio.
+
+Multipart ``files`` (repeated; any container FFmpeg reads), ``name``, ``description``, ``labels`` (a JSON
+object as text, which is what the SDKs send) and ``remove_background_noise``. Answers
+``{voice_id, requires_verification: false}``; the voice is a ``cloned`` voice usable in every TTS route.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
+
+from chorus.api.deps import ServicesDep, require
+from chorus.errors import BadRequest, EngineMissing
+from chorus.services.accounts import Principal
+from chorus.services.voice_clone import CloneInput, SampleFile, VoiceCloneService
+
+router = APIRouter()
+VoiceReader = Annotated[Principal, Depends(require("voices_read"))]
+VoiceWriter = Annotated[Principal, Depends(require("voices_write"))]
+
+
+def _service(services: ServicesDep) -> VoiceCloneService:
+    service = getattr(services, "voice_clone", None)
+    if service is None:
+        raise EngineMissing("Voice cloning is not available on this server.")
+    return service
+
+
+def parse_labels(labels: str | None) -> dict[str, str]:
+    """``labels`` as sent in a form field: a JSON object (of strings; other values are stringified)."""
+    if labels is None or labels.strip() in ("", "null", "{}"):
+        return {}
+    try:
+        parsed: Any = json.loads(labels)
+    except json.JSONDecodeError:
+        raise BadRequest(
+            'labels must be a JSON object of strings, e.g. {"accent": "british"}.', status="invalid_labels"
+        ) from None
+    if not isinstance(parsed, dict):
+        raise BadRequest(
+            'labels must be a JSON object of strings, e.g. {"accent": "british"}.', status="invalid_labels"
+        )
+    return {str(k): str(v) for k, v in parsed.items() if v is not None}
+
+
+@router.post("/v1/voices/add")
+async def add_voice(
+    services: ServicesDep,
+    principal: VoiceWriter,
+    name: Annotated[str | None, Form()] = None,
+    files: Annotated[list[UploadFile] | None, File()] = None,
+    description: Annotated[str | None, Form()] = None,
+    labels: Annotated[str | None, Form()] = None,
+    remove_background_noise: Annotated[bool, Form()] = False,
+) -> dict[str, Any]:
+    if name is None or not name.strip():
+        raise BadRequest("name is required.", status="invalid_name")
+    parsed_labels = parse_labels(labels)
+    if not files:
+        raise BadRequest("At least one audio file is needed in files.", status="no_files")
+    limit = services.settings.max_upload_bytes
+    samples: list[SampleFile] = []
+    total = 0
+    for upload in files:
+        data = await upload.read(limit + 1)
+        total += len(data)
+        if total > limit:
+            raise BadRequest(f"The files are larger than {limit} bytes in all.", status="file_too_large")
+        samples.append(SampleFile(upload.filename or "sample", upload.content_type, data))
+    voice = await _service(services).create(
+        principal,
+        CloneInput(
+            name=name,
+            files=samples,
+            description=description,
+            labels=parsed_labels,
+            remove_background_noise=remove_background_noise,
+        ),
+    )
+    return {"voice_id": voice.voice_id, "requires_verification": False}
+
+
+@router.get("/v1/voices/{voice_id}/samples/{sample_id}/audio")
+async def sample_audio(
+    voice_id: str, sample_id: str, services: ServicesDep, principal: VoiceReader
+) -> Response:
+    audio, media_type = await _service(services).sample_audio(principal, voice_id, sample_id)
+    return Response(content=audio, media_type=media_type)

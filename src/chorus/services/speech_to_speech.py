@@ -1,0 +1,358 @@
+"""Speech to speech (voice changer): the input's words and timing, the target voice's voice.
+
+Method (frame-bank conversion, the same DSP that renders clones, :mod:`chorus.voicelab.transform_dsp`):
+
+1. **Target.** A voice is a base engine voice plus a transform. A clone's transform already holds its
+   speaker's spectral frames (``frames``) and median F0. For any other voice (premade, designed, remixed)
+   the voice reads the clone calibration text and ``TARGET_TEXTS`` preview texts (about a minute) through
+   the normal render path (transform included) once, and its speech (pauses cut) becomes the frame bank;
+   its median F0 is measured on the same audio. Targets are cached per voice and transform.
+2. **Source.** The input is decoded (any container, or raw 16 kHz s16le with ``file_format=pcm_s16le_16``),
+   processed at its own rate up to ``MAX_RATE``, optionally isolated (``remove_background_noise``), and
+   its speech's median F0 and mean spectral shape are measured.
+3. **Conversion.** A :class:`~chorus.voicelab.transform_dsp.TransformStream` with ``f0_median_hz`` = the
+   target's median (WORLD maps the input's F0 in the log domain, so intonation and timing are kept) and
+   ``frames`` = the target's bank, ``frames_source_db`` = the input's mean shape: every frame of the input
+   takes the envelope shape of its nearest target frame in a speaker-normalised space. Then the voice
+   settings' effects (speaker boost loudness, similarity, style: :class:`chorus.audio.effects.EffectChain`),
+   then encoding once at the edge's format.
+
+Pricing: ElevenLabs' voice changer costs 1000 credits per minute of input audio; charged pro rata
+(``ceil(seconds * 1000 / 60)``, at least 1) before the work and refunded if it fails or a stream is
+abandoned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from chorus.audio.effects import EffectChain, EffectSettings
+from chorus.audio.encode import StreamEncoder
+from chorus.audio.formats import OutputFormat
+from chorus.engines.base import PCMFormat
+from chorus.engines.registry import EngineRegistry
+from chorus.errors import BadRequest, EngineMissing
+from chorus.services.accounts import Principal
+from chorus.services.credits import Charge, CreditService
+from chorus.services.threads import iterate_in_thread
+from chorus.services.voices import VoiceService, merge_settings, validate_settings
+from chorus.storage.models import Voice
+from chorus.voicelab.voice_model import VoiceTransform
+
+log = logging.getLogger("chorus")
+
+MODELS = ("eleven_english_sts_v2", "eleven_multilingual_sts_v2")
+PRODUCT = "speech_to_speech"
+CREDITS_PER_MINUTE = 1000
+MIN_AUDIO_SECONDS = 0.1
+MIN_SPEECH_SECONDS = 0.3
+MAX_AUDIO_SECONDS = 600.0
+MAX_RATE = 24_000  # the target frames describe 0-8 kHz; more rate only costs
+STEP_SECONDS = 1.0  # input converted per step of a stream
+TARGET_TEXTS = 6  # preview texts a non-clone target voice reads (with the calibration text) for its frames
+
+FileFormat = Literal["pcm_s16le_16", "other"]
+
+
+def sts_credits(duration_s: float) -> int:
+    """Credits for ``duration_s`` seconds of input: 1000 per minute, pro rata, at least 1."""
+    return max(1, math.ceil(duration_s * CREDITS_PER_MINUTE / 60 - 1e-9))
+
+
+@dataclass(frozen=True)
+class STSInput:
+    audio: bytes
+    model_id: str = "eleven_english_sts_v2"
+    voice_settings: dict[str, Any] | None = None
+    seed: int | None = None
+    remove_background_noise: bool = False
+    file_format: FileFormat = "other"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the input is converted to: the target voice's frame bank and median F0."""
+
+    frames: str
+    f0_median_hz: float | None
+
+
+@dataclass(frozen=True)
+class _Source:
+    samples: np.ndarray  # float32 mono at ``rate`` (isolated when asked)
+    rate: int
+    f0_median_hz: float | None
+    shape_db: tuple[float, ...]
+
+
+class STSJob:
+    """A charged, analysed request; :meth:`chunks` converts and encodes it, :meth:`abort` refunds it."""
+
+    def __init__(
+        self,
+        service: SpeechToSpeechService,
+        source: _Source,
+        target: Target,
+        settings: dict[str, Any],
+        seed: int,
+        charge: Charge,
+    ) -> None:
+        self._service = service
+        self.source = source
+        self.target = target
+        self.settings = settings
+        self.seed = seed
+        self.charge = charge
+        self._settled = False
+
+    @property
+    def credits(self) -> int:
+        return self.charge.credits
+
+    @property
+    def duration_s(self) -> float:
+        return self.source.samples.size / self.source.rate
+
+    def transform(self) -> VoiceTransform:
+        return VoiceTransform(
+            f0_median_hz=self.target.f0_median_hz if self.source.f0_median_hz else None,
+            frames=self.target.frames,
+            frames_source_db=self.source.shape_db,
+            seed=self.seed,
+        )
+
+    def chunks(self, fmt: OutputFormat) -> AsyncIterator[bytes]:
+        """Encoded output in ``fmt``, converted in a worker thread step by step (back-pressured)."""
+        source, settings, seed = self.source, self.settings, self.seed
+        transform = self.transform()
+
+        def produce(should_stop: Callable[[], bool]) -> Iterator[bytes]:
+            from chorus.voicelab.transform_dsp import TransformStream
+
+            rate = source.rate
+            stream = TransformStream(transform, rate, source_f0_median_hz=source.f0_median_hz)
+            effects = EffectChain(
+                rate,
+                EffectSettings(
+                    use_speaker_boost=bool(settings.get("use_speaker_boost", True)),
+                    similarity_boost=float(settings.get("similarity_boost", 0.75)),
+                    style=float(settings.get("style", 0.0)),
+                ),
+                seed,
+            )
+            encoder = StreamEncoder(PCMFormat(rate), fmt)
+            step = max(1, int(STEP_SECONDS * rate))
+            for start in range(0, source.samples.size, step):
+                if should_stop():
+                    return
+                pcm = _to_pcm(source.samples[start : start + step])
+                data = encoder.feed(effects.process(stream.process(pcm)))
+                if data:
+                    yield data
+            tail = effects.process(stream.flush()) + effects.flush()
+            data = encoder.feed(tail) + encoder.flush()
+            if data:
+                yield data
+
+        return iterate_in_thread(self._service.executor, produce)
+
+    async def render(self, fmt: OutputFormat) -> bytes:
+        """The whole output in ``fmt``; refunds and re-raises on failure."""
+        parts: list[bytes] = []
+        try:
+            async for data in self.chunks(fmt):
+                parts.append(data)
+        except BaseException:
+            await self.abort()
+            raise
+        self._settled = True
+        return b"".join(parts)
+
+    def finish(self) -> None:
+        self._settled = True
+
+    async def abort(self) -> None:
+        if self._settled:
+            return
+        self._settled = True
+        await asyncio.shield(self._service.credits.refund(self.charge))
+
+
+class SpeechToSpeechService:
+    """Converts speech to a voice; caches each target voice's frame bank."""
+
+    def __init__(
+        self,
+        voices: VoiceService,
+        engines: EngineRegistry,
+        credits: CreditService,
+        executor: ThreadPoolExecutor,
+        *,
+        base_f0: Callable[[str, str], float | None] | None = None,
+        vad: Callable[[], Any] | None = None,
+    ) -> None:
+        self.voices = voices
+        self.engines = engines
+        self.credits = credits
+        self.executor = executor
+        self._base_f0 = base_f0
+        self._vad = vad
+        self._targets: dict[str, Target] = {}
+
+    def vad(self) -> Any:
+        return self._vad() if self._vad is not None else None
+
+    async def start(self, principal: Principal, voice_id: str, request: STSInput) -> STSJob:
+        """Validate, analyse the input and the target voice, then charge."""
+        if request.model_id not in MODELS:
+            raise BadRequest(
+                f"model_id must be a speech-to-speech model ({', '.join(MODELS)}), got {request.model_id!r}.",
+                status="invalid_model_id",
+            )
+        resolved = await self.voices.resolve(principal, voice_id)
+        settings = merge_settings(resolved.settings, request.voice_settings)
+        validate_settings(settings)
+        loop = asyncio.get_running_loop()
+        source = await loop.run_in_executor(self.executor, self._source, request)
+        target = await loop.run_in_executor(self.executor, self.target, resolved.voice)
+        charge = await self.credits.charge(
+            principal,
+            sts_credits(source.samples.size / source.rate),
+            model_id=request.model_id,
+            voice_id=voice_id,
+            product=PRODUCT,
+        )
+        seed = request.seed if request.seed is not None else 0
+        return STSJob(self, source, target, settings, seed, charge)
+
+    # --- worker thread -------------------------------------------------------------------------
+
+    def _source(self, request: STSInput) -> _Source:
+        from chorus.voicelab.analysis import speech_only, to_analysis_rate
+        from chorus.voicelab.transform_dsp import FrameBank
+
+        samples, rate = _decode(request)
+        audio = samples.astype(np.float32) / np.float32(32768.0)
+        if request.remove_background_noise:
+            from chorus.voicelab.isolation import isolate
+
+            audio = isolate(audio, rate, vad=self.vad())
+        speech = speech_only(to_analysis_rate(audio, rate), self.vad())
+        if speech.size < MIN_SPEECH_SECONDS * 16_000 or float(np.abs(speech).max(initial=0.0)) < 1e-3:
+            raise BadRequest("The audio holds no speech to convert.", status="no_speech")
+        shape = FrameBank.from_speech([speech]).mean_shape()
+        return _Source(audio, rate, _median_f0(speech, 16_000), tuple(float(v) for v in shape))
+
+    def target(self, voice: Voice) -> Target:
+        """The target voice's frames and median F0 (cached per voice and transform)."""
+        key = (
+            voice.voice_id
+            + ":"
+            + hashlib.sha1(
+                json.dumps(voice.transform or {}, sort_keys=True, default=str).encode()
+            ).hexdigest()
+        )
+        if key not in self._targets:
+            self._targets[key] = self._measure_target(voice)
+        return self._targets[key]
+
+    def _measure_target(self, voice: Voice) -> Target:
+        transform = VoiceTransform.from_json(voice.transform)
+        if transform.frames:
+            # A clone: its transform describes its speaker (the F0 is the speaker's, measured on the samples).
+            f0 = transform.f0_median_hz or (
+                self._base_f0(voice.engine, voice.native_voice) if self._base_f0 else None
+            )
+            return Target(transform.frames, f0)
+        from chorus.services.render import RenderPlan, render
+        from chorus.voicelab.analysis import speech_only, to_analysis_rate
+        from chorus.voicelab.clone import CALIBRATION_TEXT
+        from chorus.voicelab.preview_text import preview_text
+        from chorus.voicelab.transform_dsp import FrameBank
+
+        engine = self.engines.get(voice.engine)
+        if engine is None or not engine.available():
+            raise EngineMissing(f"The {voice.engine} engine of voice {voice.voice_id} is not available.")
+        base_f0 = self._base_f0
+        plan = RenderPlan(
+            # About a minute of speech: with the ~10 s of the calibration text alone, frames found no close
+            # match often enough to cost intelligibility (pocketsphinx WER 0.85 vs 0.08, flite awb -> slt).
+            text=" ".join(
+                [*CALIBRATION_TEXT, *(preview_text(None, "en", seed)[0] for seed in range(TARGET_TEXTS))]
+            ),
+            engine=engine,
+            native_voice=voice.native_voice,
+            language=None,
+            settings={"use_speaker_boost": False},
+            seed=0,
+            transform=None if transform.is_identity() else transform,
+            base_f0=(lambda: base_f0(voice.engine, voice.native_voice)) if base_f0 else None,
+        )
+        pcm = b"".join(chunk.pcm for chunk in render(plan))
+        rate = engine.output_format().sample_rate
+        audio = np.frombuffer(pcm, "<i2").astype(np.float32) / np.float32(32768.0)
+        speech = speech_only(to_analysis_rate(audio, rate), self.vad())
+        if speech.size < 16_000:
+            raise BadRequest(f"Voice {voice.voice_id} could not be analysed.", status="voice_not_convertible")
+        return Target(FrameBank.from_speech([speech]).encode(), _median_f0(speech, 16_000))
+
+
+def _median_f0(audio: np.ndarray, rate: int) -> float | None:
+    from chorus.voicelab.analysis import f0_statistics, f0_track
+
+    if rate != 16_000 or audio.size < 1600:
+        return None
+    median = f0_statistics(f0_track(audio))["median_hz"]
+    return float(median) if median and math.isfinite(median) else None
+
+
+def _to_pcm(samples: np.ndarray) -> bytes:
+    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2").tobytes()
+
+
+def _decode(request: STSInput) -> tuple[np.ndarray, int]:
+    """int16 mono samples and their rate (at most ``MAX_RATE``) from the request's audio."""
+    from chorus.stt.audio_input import UndecodableAudio, decode_any
+
+    if not request.audio:
+        raise BadRequest("The audio file is empty.", status="invalid_audio")
+    if request.file_format == "pcm_s16le_16":
+        if len(request.audio) % 2:
+            raise BadRequest(
+                "pcm_s16le_16 input must hold whole 16-bit samples (an even number of bytes).",
+                status="invalid_audio",
+            )
+        pcm, rate = request.audio, 16_000
+        if len(pcm) / 2 / rate > MAX_AUDIO_SECONDS:
+            raise BadRequest(
+                f"The audio is longer than the maximum of {MAX_AUDIO_SECONDS:g} seconds.",
+                status="audio_too_long",
+            )
+    else:
+        try:
+            pcm, rate = decode_any(request.audio, max_duration_s=MAX_AUDIO_SECONDS)
+        except UndecodableAudio as exc:
+            raise BadRequest(
+                f"The file could not be decoded as audio: {exc}", status="invalid_audio"
+            ) from None
+    samples = np.frombuffer(pcm, dtype="<i2")
+    if rate < 4000:
+        raise BadRequest(f"The audio's sample rate ({rate} Hz) is too low.", status="invalid_audio")
+    if samples.size < MIN_AUDIO_SECONDS * rate:
+        raise BadRequest("The audio must be at least 100 ms long.", status="audio_too_short")
+    if rate > MAX_RATE:
+        import soxr
+
+        samples = np.asarray(soxr.resample(samples, rate, MAX_RATE, quality="HQ"), "<i2")
+        rate = MAX_RATE
+    return samples, rate

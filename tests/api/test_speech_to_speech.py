@@ -1,0 +1,105 @@
+"""Speech to speech through the HTTP API (source and target speech made by Chorus' own flite voices).
+
+Source: flite awb (male, Scottish) reads a sentence; target: the premade flite slt voice (female). The
+output must keep the words (pocketsphinx WER) and move toward the target (resemblyzer embedding closer to
+slt than to awb, when the encoder's weights are installed).
+"""
+
+from __future__ import annotations
+
+import io
+import wave
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from chorus.services.speech_to_speech import sts_credits
+from chorus.services.voices import premade_voice_id
+from chorus.stt.audio_input import decode_any
+from chorus.testing.asr import transcribe, word_error_rate
+
+SOURCE = premade_voice_id("flite", "awb")
+TARGET = premade_voice_id("flite", "slt")
+TEXT = "Please remember to lock the front door before you leave the house tonight."
+
+
+def _tts(client: TestClient, voice_id: str, text: str = TEXT) -> bytes:
+    response = client.post(
+        f"/v1/text-to-speech/{voice_id}", params={"output_format": "pcm_16000"}, json={"text": text}
+    )
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def _wav(pcm: bytes, rate: int = 16_000) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm)
+    return buffer.getvalue()
+
+
+def test_convert_keeps_words_and_moves_the_voice(client: TestClient) -> None:
+    source = _tts(client, SOURCE)
+    response = client.post(
+        f"/v1/speech-to-speech/{TARGET}",
+        params={"output_format": "pcm_16000"},
+        data={"model_id": "eleven_english_sts_v2", "seed": "3", "voice_settings": '{"stability": 0.5}'},
+        files={"audio": ("in.wav", _wav(source), "audio/wav")},
+    )
+    assert response.status_code == 200, response.text
+    out = np.frombuffer(response.content, "<i2")
+    assert abs(out.size - len(source) // 2) <= 160  # timing kept
+    assert int(response.headers["character-cost"]) == sts_credits(len(source) / 2 / 16_000)
+    wer = word_error_rate(TEXT, transcribe(out, 16_000))
+    assert wer <= 0.4, wer
+    from chorus.stt.speaker_embedding import SpeakerEmbedder
+
+    embedder = SpeakerEmbedder()
+    if embedder.unavailable_reason():
+        pytest.skip(embedder.unavailable_reason() or "")
+    from chorus.voicelab.analysis import cosine, pcm_to_float, speech_only, utterance_embedding
+
+    def embed(pcm: bytes | np.ndarray) -> np.ndarray:
+        return utterance_embedding(embedder, speech_only(pcm_to_float(pcm)))
+
+    converted = embed(out)
+    target = embed(_tts(client, TARGET, "Nobody knew where the little boat had gone after the storm."))
+    source_emb = embed(source)
+    print(f"to target {cosine(converted, target):.3f} to source {cosine(converted, source_emb):.3f}")
+    assert cosine(converted, target) > cosine(converted, source_emb)
+
+
+def test_stream_pcm_input_and_voice_changer_path(client: TestClient) -> None:
+    source = _tts(client, SOURCE)
+    response = client.post(
+        f"/v1/voice-changer/{TARGET}/stream",
+        params={"output_format": "mp3_22050_32"},
+        data={"file_format": "pcm_s16le_16", "remove_background_noise": "true"},
+        files={"audio": ("in.pcm", source, "application/octet-stream")},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "audio/mpeg"
+    pcm, rate = decode_any(response.content)
+    assert abs(len(pcm) / 2 / rate - len(source) / 2 / 16_000) < 0.2
+
+
+def test_errors(client: TestClient) -> None:
+    audio = {"audio": ("in.wav", _wav(b"\x00\x00" * 16_000), "audio/wav")}
+
+    def post(path: str = f"/v1/speech-to-speech/{TARGET}", **data: str):  # type: ignore[no-untyped-def]
+        return client.post(path, data=data, files=audio)
+
+    assert post(model_id="eleven_multilingual_v2").json()["detail"]["status"] == "invalid_model_id"
+    assert post(voice_settings="{bad").json()["detail"]["status"] == "invalid_voice_settings"
+    assert post().json()["detail"]["status"] == "no_speech"  # silence
+    assert post("/v1/speech-to-speech/nosuchvoice").status_code == 404
+    bad = client.post(f"/v1/speech-to-speech/{TARGET}", files={"audio": ("x.mp3", b"garbage", "audio/mpeg")})
+    assert bad.status_code == 400 and bad.json()["detail"]["status"] == "invalid_audio"
+    odd = client.post(
+        f"/v1/speech-to-speech/{TARGET}", data={"file_format": "pcm_s16le_16"}, files={"audio": ("x", b"abc")}
+    )
+    assert odd.status_code == 400
