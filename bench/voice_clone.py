@@ -139,6 +139,7 @@ def main() -> None:
     engines = {engine.name: engine for engine in registry.available()}
     embedder = SpeakerEmbedder()
     candidates = [tuple(c.split(":", 1)) for c in args.candidates.split(",") if c] or None
+    median_cache: dict = {}
 
     # Premade voices: their speech of the fixed sentences, embedded once.
     premade: dict[tuple[str, str], np.ndarray] = {}
@@ -171,7 +172,12 @@ def main() -> None:
         )
         start = time.perf_counter()
         result = clone_module.clone_voice(
-            [(a, r) for a, r in refs], engines=registry, embedder=embedder, candidates=candidates, match=match
+            [(a, r) for a, r in refs],
+            engines=registry,
+            embedder=embedder,
+            candidates=candidates,
+            match=match,
+            cache=median_cache,
         )
         build_s = time.perf_counter() - start
         engine = engines[result.engine]
@@ -205,7 +211,8 @@ def main() -> None:
         print(
             f"{speaker:>5} {row['set']:8} F0 {row['f0']:5.0f} base {row['base']:22} sim {similarity:.3f} "
             f"premade {nearest[1]} {premade_sim:.3f} (best {best_sim:.3f}) diff {similarity - premade_sim:+.3f} "
-            f"WER {row['wer']:.3f} RTF {row['rtf']:.3f} build {build_s:.1f}s",
+            f"WER {row['wer']:.3f} RTF {row['rtf']:.3f} build {build_s:.1f}s | tried "
+            + " ".join(f"{c.native_voice}:{c.similarity:.3f}" for c in result.candidates),
             flush=True,
         )
     print()

@@ -306,7 +306,9 @@ class STTService:
         ]
         # no_verbatim drops non-speech sounds too (the spec says so).
         if request.tag_audio_events and not request.no_verbatim and samples is not None:
-            for event in self.tagger.detect(samples):
+            # Where words were heard counts as speech too when the tagger looks for pauses.
+            heard = [(w.start_s, w.end_s) for w in words]
+            for event in self.tagger.detect(samples, heard):
                 speaker = _speaker_at(items, event.start_s, event.end_s) if request.diarize else None
                 logprob = math.log(max(1e-6, min(1.0, float(event.confidence))))
                 items.append(_Item(event.text, event.start_s, event.end_s, "audio_event", logprob, speaker,

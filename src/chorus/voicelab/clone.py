@@ -153,6 +153,29 @@ def _candidates(engines: Iterable[Any], language: str | None) -> list[tuple[Any,
     return found
 
 
+def _prior(engine: Any, voice: str, target_hz: float | None, cache: dict | None) -> float:
+    """How promising a base is before trying it: its intelligibility penalty plus how far (in octaves)
+    its pitch must move, and a large malus when the engine cannot move it that far itself."""
+    penalty = BASE_PENALTY.get((engine.name, voice), DEFAULT_PENALTY)
+    median = _base_median(engine, voice, cache)
+    if not median or not target_hz:
+        return penalty + 1.0
+    octaves = abs(math.log2(target_hz / median))
+    reachable = math.log2(MIN_ENGINE_PITCH) <= math.log2(target_hz / median) <= math.log2(MAX_ENGINE_PITCH)
+    return penalty + 0.1 * octaves + (0.0 if reachable else 1.0)
+
+
+def _shortlist(
+    pool: list[tuple[Any, str]], target_hz: float | None, cache: dict | None, count: int
+) -> list[tuple[Any, str]]:
+    """The ``count`` most promising bases (by :func:`_prior`), in the pool's order."""
+    if len(pool) <= count:
+        return pool
+    ranked = sorted(range(len(pool)), key=lambda i: _prior(pool[i][0], pool[i][1], target_hz, cache))
+    keep = set(ranked[:count])
+    return [item for i, item in enumerate(pool) if i in keep]
+
+
 def _base_median(engine: Any, voice: str, cache: dict[tuple[str, str], float | None] | None) -> float | None:
     """Median F0 of ``voice`` speaking the calibration text unmodified (cached: it never changes)."""
     key = (engine.name, voice)
@@ -267,19 +290,21 @@ def clone_voice(
     max_bank_s: float = 90.0,
     cache: dict[tuple[str, str], float | None] | None = None,
     detailed: bool = True,
+    max_candidates: int = 4,
 ) -> CloneResult:
     """Build a clone of the speaker in ``samples`` (s16le PCM bytes or float arrays, with their rates).
 
     ``engines``: TTS engines to draw base voices from (an :class:`~chorus.engines.registry.EngineRegistry`
     iterates as such); ``candidates`` limits the base voices to these ``(engine, native_voice)`` pairs.
     ``embedder``: a :class:`~chorus.stt.speaker_embedding.SpeakerEmbedder`; without one the base is chosen
-    by F0 alone (the candidate needing the smallest pitch change, ties to the clearest voice). ``vad``: a
+    by :func:`_prior` alone (intelligibility penalty plus 0.1 per octave of pitch change). With one, the
+    ``max_candidates`` bases with the best prior are tried and scored. ``vad``: a
     :class:`~chorus.stt.vad.SileroVAD` (default: the shared one). At most ``max_bank_s`` seconds of speech
     go into the frame bank (about 10 kB stored per second). ``cache``: a dict the caller keeps between
     calls, for the base voices' measured pitch. ``detailed=False`` skips the formant, HNR and speaking-rate
     measurements (kept in ``transform.reference`` for information only). With one candidate nothing is
-    scored. Raises ValueError when the samples hold too little speech
-    or no engine offers a voice in ``language``. Blocking, seconds of CPU: run it in a worker thread.
+    scored. Raises ValueError when the samples hold too little speech or no engine offers a voice in
+    ``language``. Blocking, seconds of CPU (about 3-10 s per candidate here): run it in a worker thread.
     """
     analysis, clips = analyse(samples, embedder=embedder, vad=vad, detailed=detailed)
     frames = FrameBank.from_speech(_limit(clips, max_bank_s)).encode()
@@ -290,19 +315,8 @@ def clone_voice(
     if not pool:
         raise ValueError(f"no engine voice to clone onto for language {language!r}")
     match = match or MatchParams()
-    folds: list[_Fold] = []
-    if embedder is not None and len(pool) > 1:
-        folds = _folds(clips, embedder, max_bank_s)
-    elif len(pool) > 1:
-        # Without an embedder: the base whose natural pitch is closest (fewest octaves away) wins.
-        def distance(item: tuple[Any, str]) -> float:
-            median = _base_median(item[0], item[1], cache)
-            if not median or not analysis.f0_median_hz:
-                return math.inf
-            penalty = BASE_PENALTY.get((item[0].name, item[1]), DEFAULT_PENALTY)
-            return abs(math.log2(analysis.f0_median_hz / median)) + penalty
-
-        pool = [min(pool, key=distance)]
+    pool = _shortlist(pool, analysis.f0_median_hz, cache, max_candidates if embedder is not None else 1)
+    folds = _folds(clips, embedder, max_bank_s) if embedder is not None and len(pool) > 1 else []
     tried = [_try_base(e, v, analysis, frames, folds, embedder, vad, match, seed, cache) for e, v in pool]
     best = max(tried, key=lambda item: item[1].score if math.isfinite(item[1].score) else -math.inf)
     transform, chosen = best

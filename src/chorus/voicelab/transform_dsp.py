@@ -277,6 +277,7 @@ class MatchParams:
     step: int = 2
     decay: float = 0.7
     pca_dims: int = 64
+    average: int = 1  # the best this many (after re-ranking) are averaged
 
     @property
     def lookahead(self) -> int:
@@ -312,8 +313,8 @@ class _Matcher:
             start += length
         keep = bank.selectable
         near = np.concatenate(near_parts)[keep].astype(np.float64)
-        # The first search runs in the bank's principal subspace: pca_dims of the 240 dimensions keep nearly all
-        # of the variance (frames are smooth across bands and time) at a quarter of the cost.
+        # The first search runs in the bank's principal subspace: pca_dims of the 240 dimensions keep nearly
+        # all of the variance (frames are smooth across bands and time) at a quarter of the cost.
         dims = min(params.pca_dims, near.shape[1], near.shape[0])
         centred_near = near - near.mean(axis=0)
         _, vectors = np.linalg.eigh(centred_near.T @ centred_near)  # ascending eigenvalues
@@ -345,6 +346,11 @@ class _Matcher:
                 cand = np.argpartition(distance, k, axis=1)[:, :k]
                 cq = (ctx_q[first : first + 256] * self.ctx_weights)[:, None, :]  # type: ignore[index]
                 ctx_distance = ((self.ctx[cand] - cq) ** 2).sum(axis=2)
+                if self.params.average > 1:
+                    best = np.argsort(ctx_distance, axis=1, kind="stable")[:, : self.params.average]
+                    picked = np.take_along_axis(cand, best, axis=1)
+                    out[first : first + 256] = self.targets[picked].mean(axis=1)
+                    continue
                 chosen = np.take_along_axis(cand, ctx_distance.argmin(axis=1)[:, None], axis=1)[:, 0]
             out[first : first + 256] = self.targets[chosen]
         return out
