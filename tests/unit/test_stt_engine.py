@@ -33,7 +33,7 @@ from chorus.stt.base import (
     UnsupportedLanguage,
     iso639_3,
 )
-from chorus.stt.vad import SileroVAD
+from chorus.stt.vad import SileroVAD, SpeechSegment
 from chorus.testing.asr import word_errors
 
 SPEECH = Path(
@@ -399,3 +399,17 @@ def test_sample_buffer_keeps_absolute_positions() -> None:
     assert buffer.start == 150_000 and np.array_equal(buffer.slice(149_990, 150_010), data[150_000:150_010])
     buffer.append(np.ones(5, np.int16))
     assert buffer.end == data.size + 5 and list(buffer.slice(data.size, data.size + 10)) == [1] * 5
+
+
+def test_packing_joins_short_pauses_up_to_the_limit() -> None:
+    from chorus.stt.pocketsphinx_engine import pack_segments
+
+    s = 16_000
+    segments = [SpeechSegment(0, 2 * s), SpeechSegment(2 * s + s // 2, 5 * s), SpeechSegment(7 * s, 9 * s),
+                SpeechSegment(9 * s + s // 5, 12 * s)]  # fmt: skip
+    packed = pack_segments(segments, 8.0, 1.0)
+    # 0.5 s pause joined; the 2 s pause is not; the last two join (3 s + 0.2 s + 2.8 s < 8 s).
+    assert packed == [SpeechSegment(0, 5 * s), SpeechSegment(7 * s, 12 * s)]
+    assert pack_segments(segments, 4.0, 1.0) == [SpeechSegment(0, 2 * s), SpeechSegment(2 * s + s // 2, 5 * s),
+                                                 SpeechSegment(7 * s, 9 * s), SpeechSegment(9 * s + s // 5, 12 * s)]  # fmt: skip
+    assert pack_segments(segments, 0.0, 1.0) == segments and pack_segments([], 8.0, 1.0) == []

@@ -90,6 +90,33 @@ TUNED_VAD = VADParams(
     threshold=0.5, min_speech_ms=250, min_silence_ms=100, speech_pad_ms=100, max_speech_s=30.0
 )
 
+# Utterance packing (batch). Short segments cut at every 100 ms pause help long recordings (the search and
+# the cepstral mean restart at pauses) but cut a sentence's language-model context at its commas: LJ Speech
+# (single 2-10 s sentences) lost 2 points of WER to raw pocketsphinx that way. Packing pauses back into
+# utterances of up to PACK_S seconds keeps whole sentences together while long recordings still split.
+# Measured on LJ Speech (16 clips) and every third LibriSpeech clip: no packing 24.4% / 25.3%, 8 s 22.2% /
+# 25.9%, 12 s 21.5% / 26.4%, one segment per 600 ms pause 21.1% / 26.5% (raw pocketsphinx: 22.2% on LJ
+# Speech, 26.9% on all of LibriSpeech). 8 s is the one never worse than raw pocketsphinx on either set.
+PACK_S = 8.0
+PACK_GAP_S = 1.0
+
+
+def pack_segments(segments: list[SpeechSegment], max_s: float, max_gap_s: float) -> list[SpeechSegment]:
+    """Join neighbouring segments (the pause between them included) while the joined span stays under
+    ``max_s`` seconds and each pause is under ``max_gap_s``."""
+    if max_s <= 0 or not segments:
+        return list(segments)
+    packed = [segments[0]]
+    for segment in segments[1:]:
+        last = packed[-1]
+        gap = (segment.start - last.end) / SAMPLE_RATE
+        if gap < max_gap_s and (segment.end - last.start) / SAMPLE_RATE <= max_s:
+            packed[-1] = SpeechSegment(last.start, segment.end)
+        else:
+            packed.append(segment)
+    return packed
+
+
 _FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+)$")
 _ALTERNATE = re.compile(r"\(\d+\)$")
 _KEYTERM_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
@@ -509,6 +536,10 @@ class PocketsphinxSettings:
     decoder_config: Mapping[str, object] = field(default_factory=lambda: dict(TUNED_DECODER_CONFIG))
     vad: VADParams = TUNED_VAD
     normalize: bool = True
+    # Batch: neighbouring VAD segments are decoded as one utterance while it stays under pack_s seconds and
+    # the pause between them is under pack_gap_s (0 disables packing); see pack_segments.
+    pack_s: float = PACK_S
+    pack_gap_s: float = PACK_GAP_S
 
 
 class PocketsphinxEngine:
@@ -635,7 +666,11 @@ class PocketsphinxEngine:
         duration = len(pcm) // 2 / sample_rate
         samples = prepare(pcm, sample_rate, normalize=self.settings.normalize)
         probs = self.vad.probabilities(samples.astype(np.float32) / 32768.0)
-        segments = segments_from_probabilities(probs, samples.size, self.settings.vad)
+        segments = pack_segments(
+            segments_from_probabilities(probs, samples.size, self.settings.vad),
+            self.settings.pack_s,
+            self.settings.pack_gap_s,
+        )
         entries, spelling = self._keyterm_entries(options.keyterms)
         words: list[Word] = []
         if segments:
