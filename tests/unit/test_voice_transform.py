@@ -15,6 +15,8 @@ from chorus.voicelab.transform_dsp import (
     FrameBank,
     TransformStream,
     apply_transform,
+    match_distance,
+    source_shape,
     split_for_engine,
 )
 from chorus.voicelab.voice_model import VoiceTransform
@@ -29,13 +31,17 @@ def vowel(
     rate: int = RATE,
     seed: int = 0,
     glide: float = 0.06,
+    whispered: bool = False,
 ) -> np.ndarray:
-    """A synthetic sustained vowel: a glottal pulse train (F0 gliding +-``glide``) through three resonators."""
+    """A synthetic sustained vowel: a glottal pulse train (F0 gliding +-``glide``), or noise when
+    ``whispered``, through three resonators."""
     n = int(seconds * rate)
     t = np.arange(n) / rate
     contour = f0 * (1 + glide * np.sin(2 * np.pi * 1.5 * t))
     phase = np.cumsum(contour) / rate
     pulses = (np.diff(np.floor(phase), prepend=0.0) > 0).astype(np.float64)
+    if whispered:
+        pulses = np.random.default_rng(seed + 100).standard_normal(n)
     y = signal.lfilter([1.0], [1.0, -0.97], pulses)
     for centre, bandwidth in zip(formant_hz, (90.0, 110.0, 150.0), strict=True):
         r = math.exp(-math.pi * bandwidth / rate)
@@ -294,6 +300,35 @@ def test_frame_bank_moves_the_spectrum_toward_the_target_speaker(bank_a: FrameBa
     assert f1_out is not None and f1_out[0] > 700.0  # F1 moved up toward the target's 850 Hz
 
 
+def test_matching_warp_is_found_where_the_vocal_tracts_line_up() -> None:
+    """A 'speaker' whose formants are 1.2 times the base voice's: the warp near 1.2 matches best (VTLN).
+
+    Whispered vowels, so that the band levels are envelopes only (harmonics would dominate the distance).
+    """
+    vowels = (
+        (300.0, 900.0, 2200.0),
+        (650.0, 1100.0, 2400.0),
+        (450.0, 1800.0, 2500.0),
+        (350.0, 2000.0, 2800.0),
+    )
+
+    def phrase(scale: float, seed: int) -> np.ndarray:
+        return np.concatenate(
+            [
+                vowel(170.0, tuple(scale * f for f in v), 0.5, seed=seed + i, whispered=True)
+                for i, v in enumerate(vowels)
+            ]
+        )
+
+    bank = FrameBank.from_speech([phrase(1.2, 10), phrase(1.2, 20)])
+    source = [phrase(1.0, 30)]
+    distances = {w: match_distance(bank.encode(), source, RATE, w) for w in (0.9, 1.0, 1.1, 1.2, 1.3)}
+    assert min(distances, key=distances.get) in (1.1, 1.2, 1.3), distances
+    assert distances[1.2] < distances[1.0] < distances[0.9]
+    # The base voice's mean shape is measured under the same warp the stream applies.
+    assert not np.allclose(source_shape(source, RATE, 1.2), source_shape(source, RATE, 1.0))
+
+
 @pytest.mark.parametrize("rate", [8_000, 22_050, 24_000])
 def test_frame_bank_works_at_other_engine_rates(rate: int, bank_a: FrameBank) -> None:
     source = vowel(seconds=1.0, rate=rate)
@@ -307,11 +342,13 @@ def test_frame_bank_works_at_other_engine_rates(rate: int, bank_a: FrameBank) ->
 
 
 def test_voice_transform_json_round_trip_keeps_the_bank(bank_a: FrameBank) -> None:
-    transform = bank_transform(bank_a, vowel()).replace(f0_median_hz=180.0, reference={"k": 1})
+    transform = bank_transform(bank_a, vowel()).replace(
+        f0_median_hz=180.0, frames_warp=1.1, reference={"k": 1}
+    )
     data = transform.to_json()
     again = VoiceTransform.from_json(data)
     assert again == transform and not again.is_identity()
-    assert again.frames_source_db == transform.frames_source_db
+    assert again.frames_source_db == transform.frames_source_db and again.frames_warp == 1.1
     assert VoiceTransform.from_json(None).is_identity()
     assert VoiceTransform.from_json({"frames": None, "unknown_field": 3}).is_identity()
 

@@ -50,6 +50,8 @@ from chorus.voicelab.transform_dsp import (
     FrameBank,
     MatchParams,
     TransformStream,
+    match_distance,
+    source_shape,
     split_for_engine,
 )
 from chorus.voicelab.voice_model import VoiceTransform
@@ -73,17 +75,24 @@ CALIBRATION_TEXT = (
 )
 
 # Subtracted from a base voice's similarity when choosing: its clones' extra word error rate over the
-# clearest base's, times 0.2 (so a base must be 0.02 more similar per 0.1 of WER it costs). Measured on the
-# tuning speakers of bench/voice_clone.py (pocketsphinx on the clones); voices not listed count as 0.05.
+# clearest base's, times 0.2 (a base must be 0.02 more similar per 0.1 of WER it costs). From pocketsphinx
+# on clones of the tuning speakers (bench/voice_clone.py): rms 0.16, awb 0.21, slt 0.27, kal16 0.37 (0.6-0.7
+# when it must double its pitch), eSpeak NG 0.35; voices not listed count as DEFAULT_PENALTY.
 BASE_PENALTY: dict[tuple[str, str], float] = {
     ("flite", "rms"): 0.0,
-    ("flite", "awb"): 0.02,
-    ("flite", "kal16"): 0.03,
-    ("flite", "slt"): 0.03,
+    ("flite", "awb"): 0.01,
+    ("flite", "slt"): 0.02,
+    ("flite", "kal16"): 0.04,
 }
-DEFAULT_PENALTY = 0.05
+DEFAULT_PENALTY = 0.06
+# Shortlisting (before anything is synthesised and scored): the penalty plus this much per octave the
+# base must move its pitch (the measured cost of moving it is small: rms an octave up is as close to
+# female speakers as slt).
+OCTAVE_PRIOR = 0.02
 # Multiplier on the base voice's own pitch excursions (the engine's pitch_range).
 F0_RANGE = 1.0
+# Vocal-tract warps tried for frame matching (base voice frequencies times this).
+WARP_GRID = (0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3)
 # Engines move F0 natively within this ratio; a base needing more would go through WORLD (worse).
 MAX_ENGINE_PITCH = 2.0
 MIN_ENGINE_PITCH = 0.5
@@ -162,7 +171,7 @@ def _prior(engine: Any, voice: str, target_hz: float | None, cache: dict | None)
         return penalty + 1.0
     octaves = abs(math.log2(target_hz / median))
     reachable = math.log2(MIN_ENGINE_PITCH) <= math.log2(target_hz / median) <= math.log2(MAX_ENGINE_PITCH)
-    return penalty + 0.1 * octaves + (0.0 if reachable else 1.0)
+    return penalty + OCTAVE_PRIOR * octaves + (0.0 if reachable else 1.0)
 
 
 def _shortlist(
@@ -240,13 +249,16 @@ def _try_base(
     if analysis.f0_median_hz and base_median:
         pitch = min(MAX_ENGINE_PITCH, max(MIN_ENGINE_PITCH, analysis.f0_median_hz / base_median))
     calibration = [_synthesize(engine, voice, text, pitch) for text in CALIBRATION_TEXT]
-    source_shape = FrameBank.from_speech([_trim_silence(a, rate) for a in calibration], rate).mean_shape()
+    speech = [_trim_silence(a, rate) for a in calibration]
+    # The vocal-tract warp under which the base voice's frames find the closest bank frames (VTLN).
+    warp = min(WARP_GRID, key=lambda w: match_distance(frames, speech, rate, w, match))
     transform = VoiceTransform(
         f0_median_hz=analysis.f0_median_hz,
         f0_range=F0_RANGE,
         seed=seed,
         frames=frames,
-        frames_source_db=tuple(round(float(v), 3) for v in source_shape),
+        frames_source_db=tuple(round(float(v), 3) for v in source_shape(speech, rate, warp)),
+        frames_warp=warp,
         reference={
             "method": METHOD,
             "base_f0_median_hz": base_median,
@@ -297,7 +309,7 @@ def clone_voice(
     ``engines``: TTS engines to draw base voices from (an :class:`~chorus.engines.registry.EngineRegistry`
     iterates as such); ``candidates`` limits the base voices to these ``(engine, native_voice)`` pairs.
     ``embedder``: a :class:`~chorus.stt.speaker_embedding.SpeakerEmbedder`; without one the base is chosen
-    by :func:`_prior` alone (intelligibility penalty plus 0.1 per octave of pitch change). With one, the
+    by :func:`_prior` alone (intelligibility penalty plus a little per octave of pitch change). With one, the
     ``max_candidates`` bases with the best prior are tried and scored. ``vad``: a
     :class:`~chorus.stt.vad.SileroVAD` (default: the shared one). At most ``max_bank_s`` seconds of speech
     go into the frame bank (about 10 kB stored per second). ``cache``: a dict the caller keeps between

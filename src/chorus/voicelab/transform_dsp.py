@@ -73,6 +73,8 @@ __all__ = [
     "TransformStream",
     "apply_transform",
     "band_levels",
+    "match_distance",
+    "source_shape",
     "split_for_engine",
 ]
 
@@ -281,7 +283,11 @@ class MatchParams:
 
     @property
     def lookahead(self) -> int:
-        return max(self.near, self.context * self.step if self.candidates > 1 else 0)
+        return max(self.near, self.context * self.step if self.reranks else 0)
+
+    @property
+    def reranks(self) -> bool:
+        return self.candidates > 1 and self.context > 0
 
 
 def _stack(values: np.ndarray, reach: int, step: int) -> np.ndarray:
@@ -308,7 +314,7 @@ class _Matcher:
         for length in bank.segments:
             part = centred[start : start + length]
             near_parts.append(_stack(part, params.near, 1))
-            if params.candidates > 1:
+            if params.reranks:
                 ctx_parts.append(_stack(part, params.context, params.step))
             start += length
         keep = bank.selectable
@@ -340,8 +346,12 @@ class _Matcher:
         for first in range(0, near_q.shape[0], 256):
             q = _rows_matmul(near_q[first : first + 256].astype(np.float32), self.basis)
             distance = self.near_sq[None, :] - 2.0 * _rows_matmul(q, self.near_t)
-            if k <= 1 or self.ctx is None or self.near.shape[0] <= k:
+            if k <= 1 or self.near.shape[0] <= k or (self.ctx is None and self.params.average <= 1):
                 chosen = distance.argmin(axis=1)
+            elif self.ctx is None:  # no re-ranking: the mean of the nearest few
+                nearest = np.argsort(distance, axis=1, kind="stable")[:, : self.params.average]
+                out[first : first + 256] = self.targets[nearest].mean(axis=1)
+                continue
             else:
                 cand = np.argpartition(distance, k, axis=1)[:, :k]
                 cq = (ctx_q[first : first + 256] * self.ctx_weights)[:, None, :]  # type: ignore[index]
@@ -361,6 +371,61 @@ def _matcher(frames: str, sample_rate: int, params: MatchParams) -> _Matcher:
     # Decoding and stacking a bank takes a few ms; voices are rendered many times, so keep a few.
     n_fft, _ = frame_sizes(sample_rate)
     return _Matcher(FrameBank.decode(frames), _mel_bank(sample_rate, n_fft)[2], params)
+
+
+def _warp_matrix(centres: np.ndarray, warp: float) -> np.ndarray | None:
+    """[bands, bands] linear interpolation that reads a band level curve at ``centre / warp``."""
+    if math.isclose(warp, 1.0):
+        return None
+    eye = np.eye(centres.size)
+    return np.stack([np.interp(centres / warp, centres, row) for row in eye], axis=1)
+
+
+def source_shape(audios: Sequence[np.ndarray], sample_rate: int, warp: float = 1.0) -> np.ndarray:
+    """A base voice's mean shape (dB per band) for ``VoiceTransform.frames_source_db``.
+
+    Measured like a bank's (:meth:`FrameBank.mean_shape`: the louder 70 % of frames, each relative to its
+    mean level), on the base voice's speech without pauses, after the ``frames_warp`` the stream will apply.
+    """
+    n_fft, _ = frame_sizes(sample_rate)
+    _, centres, usable = _mel_bank(sample_rate, n_fft)
+    matrix = _warp_matrix(centres, warp)
+    levels = np.concatenate([speech_band_levels(a, sample_rate) for a in audios])
+    if matrix is not None:
+        levels = levels @ matrix.T
+    shapes, level = _shapes(levels, usable)
+    loud = level > np.quantile(level, FrameBank.KEEP_QUANTILE)
+    return shapes[loud].mean(axis=0)
+
+
+def match_distance(
+    frames: str, audios: Sequence[np.ndarray], sample_rate: int, warp: float, match: MatchParams | None = None
+) -> float:
+    """Mean distance from a base voice's frames to their nearest bank frames (lower: the phones line up).
+
+    Used to choose ``frames_warp``: the warp that brings the base voice's frames closest to the speaker's
+    is the vocal-tract length ratio, as in VTLN.
+    """
+    match = match or MatchParams()
+    n_fft, _ = frame_sizes(sample_rate)
+    _, centres, usable = _mel_bank(sample_rate, n_fft)
+    matcher = _matcher(frames, sample_rate, match)
+    matrix = _warp_matrix(centres, warp)
+    mean = source_shape(audios, sample_rate, warp)[usable]
+    total, count = 0.0, 0
+    for audio in audios:
+        levels = speech_band_levels(audio, sample_rate)
+        if matrix is not None:
+            levels = levels @ matrix.T
+        used = levels[:, usable]
+        loud = used.mean(axis=1) > np.quantile(used.mean(axis=1), FrameBank.KEEP_QUANTILE)
+        queries = _stack(used - used.mean(axis=1, keepdims=True) - (mean - mean.mean()), match.near, 1)[loud]
+        projected = _rows_matmul(queries.astype(np.float32), matcher.basis)
+        distance = matcher.near_sq[None, :] - 2.0 * _rows_matmul(projected, matcher.near_t)
+        nearest = distance.min(axis=1) + (projected.astype(np.float64) ** 2).sum(axis=1)
+        total += float(np.sqrt(np.maximum(nearest, 0.0)).sum())
+        count += int(loud.sum())
+    return total / max(1, count)
 
 
 # --- splitting the work with the engine --------------------------------------------------------
@@ -570,6 +635,7 @@ class _SpectralStage:
         self.rng = np.random.default_rng([int(transform.seed) & 0xFFFFFFFF, 1])
         self.matcher: _Matcher | None = None
         self.source_mean: np.ndarray | None = None
+        self.query_warp = _warp_matrix(self.centres, transform.frames_warp)
         if transform.frames:
             self.matcher = _matcher(transform.frames, sample_rate, params)
             source = np.asarray(transform.frames_source_db, dtype=np.float64)
@@ -604,11 +670,17 @@ class _SpectralStage:
         self._spectra = np.concatenate([self._spectra, spectrum])
         self._levels = np.concatenate([self._levels, levels])
         if self.matcher is not None:
-            used = levels[:, self.usable]
-            # Speaker-normalised: both sides centred on their own mean shape (the bank is, in _Matcher).
-            query = used - used.mean(axis=1, keepdims=True) - self.source_mean
-            self._history = np.concatenate([self._history, query])
+            self._history = np.concatenate([self._history, self._queries(levels)])
         self._analysed += frames.shape[0]
+
+    def _queries(self, levels: np.ndarray) -> np.ndarray:
+        """Frames as the bank sees them: warped toward the target's vocal tract (``frames_warp``), band
+        levels relative to the frame's mean, less the base voice's mean shape (the bank is centred on its
+        own mean in :class:`_Matcher`), so that phones, not voices, are compared."""
+        if self.query_warp is not None:
+            levels = levels @ self.query_warp.T
+        used = levels[:, self.usable]
+        return used - used.mean(axis=1, keepdims=True) - self.source_mean
 
     def _context(self, first: int, count: int, reach: int, step: int) -> np.ndarray:
         """Stacked queries for frames first..first+count-1, edges repeated (at the stream's start and end)."""
@@ -637,7 +709,7 @@ class _SpectralStage:
         p = self.params
         levels = self._levels[:count]
         near = self._context(first, count, p.near, 1)
-        ctx = self._context(first, count, p.context, p.step) if p.candidates > 1 else None
+        ctx = self._context(first, count, p.context, p.step) if p.reranks else None
         target = self.matcher.select(near, ctx)
         return np.clip(target + mean_level[:, None] - levels, -_MAX_GAIN_DB, _MAX_GAIN_DB)
 

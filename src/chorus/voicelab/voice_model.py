@@ -46,6 +46,8 @@ class VoiceTransform:
       frame here, which is what makes a clone sound like its speaker rather than like the base voice.
     - ``frames_source_db``: the base voice's mean spectral shape (``BANK_BANDS`` mel band levels in dB,
       measured when the clone was built), which frame matching subtracts to compare like with like.
+    - ``frames_warp``: frequency warp applied to the base voice's frames before they are compared with
+      ``frames`` (a vocal-tract length ratio, chosen when the clone was built); only the matching sees it.
     - ``reference``: free-form facts about the source (e.g. the speaker embedding of a clone, measured F0
       statistics), kept for neural engines that take the reference directly and for re-analysis.
     """
@@ -62,6 +64,7 @@ class VoiceTransform:
     seed: int = 0
     frames: str = field(default="", repr=False)
     frames_source_db: tuple[float, ...] = field(default=(), repr=False)
+    frames_warp: float = 1.0
     reference: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def is_identity(self) -> bool:
