@@ -93,9 +93,11 @@ OCTAVE_PRIOR = 0.02
 F0_RANGE = 1.0
 # Vocal-tract warps tried for frame matching (base voice frequencies times this).
 WARP_GRID = (0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3)
-# Engines move F0 natively within this ratio; a base needing more would go through WORLD (worse).
+# Engines move F0 natively within this ratio; a base needing more would go through WORLD (worse), so
+# clones stop where the engine does when that is within PITCH_TOLERANCE of the speaker's pitch.
 MAX_ENGINE_PITCH = 2.0
 MIN_ENGINE_PITCH = 0.5
+PITCH_TOLERANCE = 1.12
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,8 @@ def _prior(engine: Any, voice: str, target_hz: float | None, cache: dict | None)
     if not median or not target_hz:
         return penalty + 1.0
     octaves = abs(math.log2(target_hz / median))
-    reachable = math.log2(MIN_ENGINE_PITCH) <= math.log2(target_hz / median) <= math.log2(MAX_ENGINE_PITCH)
+    ratio = target_hz / median
+    reachable = MIN_ENGINE_PITCH / PITCH_TOLERANCE <= ratio <= MAX_ENGINE_PITCH * PITCH_TOLERANCE
     return penalty + OCTAVE_PRIOR * octaves + (0.0 if reachable else 1.0)
 
 
@@ -252,8 +255,13 @@ def _try_base(
     speech = [_trim_silence(a, rate) for a in calibration]
     # The vocal-tract warp under which the base voice's frames find the closest bank frames (VTLN).
     warp = min(WARP_GRID, key=lambda w: match_distance(frames, speech, rate, w, match))
+    f0_median = analysis.f0_median_hz
+    if f0_median and base_median:
+        ratio = f0_median / base_median
+        if MIN_ENGINE_PITCH / PITCH_TOLERANCE <= ratio <= MAX_ENGINE_PITCH * PITCH_TOLERANCE:
+            f0_median = base_median * pitch  # where the engine's own pitch control gets: no vocoder needed
     transform = VoiceTransform(
-        f0_median_hz=analysis.f0_median_hz,
+        f0_median_hz=f0_median,
         f0_range=F0_RANGE,
         seed=seed,
         frames=frames,

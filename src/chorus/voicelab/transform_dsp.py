@@ -23,11 +23,14 @@ Stages, each skipped when its fields are neutral (an identity transform returns 
 
    - *frame bank* (a clone): the target speaker's own frames (:class:`FrameBank`, measured on the cloning
      samples) supply the envelope. Each frame of the base voice is compared with the bank in a
-     speaker-normalised space (band levels relative to the frame's mean level, minus the base voice's mean
-     shape, plus the target's mean shape); the ``MatchParams.candidates`` nearest by the frame and its
-     immediate neighbours are re-ranked by a wider context (+-``context`` frames ``step`` apart, weights
-     decaying by ``decay`` per step), which picks frames whose surroundings move like the base voice's,
-     and the winner's shape replaces the frame's (its own level kept). Gains are limited to +-18 dB and
+     speaker-normalised space: its band levels read at ``f / frames_warp`` (a vocal-tract length
+     normalisation chosen when the clone was built, so that a male base voice's formants line up with a
+     female speaker's), relative to the frame's mean level, minus the base voice's mean shape; the bank's
+     frames minus the speaker's mean shape. The ``MatchParams.candidates`` nearest by the frame and its
+     immediate neighbours (searched in the bank's 64 principal dimensions) are re-ranked by a wider context
+     (+-``context`` frames ``step`` apart, weights decaying by ``decay`` per step), which picks frames whose
+     surroundings move like the base voice's, and the winner's shape replaces the frame's (its own level
+     kept). Gains are limited to +-18 dB and
      fade out in frames 25-35 dB under the running speech peak, so pauses and noise are not boosted. The
      harmonics and the phase stay the base voice's: this is a spectral differential, not a vocoder, so it
      costs no vocoder buzz. Frame matching needs ``context * step`` frames of look-ahead (80 ms).
@@ -42,9 +45,11 @@ Stages, each skipped when its fields are neutral (an identity transform returns 
 4. **Loudness** (``loudness_lufs``): :class:`chorus.audio.effects.EffectChain`'s AGC with that target
    (speaker boost off, so no EQ).
 
-Latency (samples held back until more input or :meth:`TransformStream.flush`): stage 2 holds 24 ms plus the
-match look-ahead, stage 1 up to one block plus its context. Cost: stage 2 with a frame bank about 0.02-0.05
-of real time on one core (see docs/BENCHMARKS.md "Voice cloning"); stage 1 about 0.15-0.3.
+Latency (input held back until more arrives or :meth:`TransformStream.flush`): stage 2 up to 32 ms plus the
+match look-ahead (80 ms with the default matching), stage 1 up to one block plus its context (0.35 s). The
+output of input sample n is output sample n (times ``1 / rate`` in stage 1): nothing moves in time, it is only
+handed over later. Cost: stage 2 with a frame bank about 0.01-0.05 s of CPU per second of audio (see
+docs/BENCHMARKS.md "Voice cloning"); stage 1 (WORLD) about 0.1.
 
 Nothing is loaded at import; pyworld is imported only when stage 1 runs.
 """
