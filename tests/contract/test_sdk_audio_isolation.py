@@ -1,9 +1,10 @@
-"""The official Python SDK's audio_isolation.convert / .stream against a live server."""
+"""The official Python SDK's audio_isolation.convert / .stream / .list / .delete against a live server."""
 
 from __future__ import annotations
 
 import asyncio
 
+import httpx
 import numpy as np
 import pytest
 from elevenlabs.client import AsyncElevenLabs, ElevenLabs
@@ -82,3 +83,21 @@ def test_undecodable_audio_is_an_api_error(sdk: ElevenLabs) -> None:
         b"".join(sdk.audio_isolation.convert(audio=("junk.mp3", b"definitely not audio" * 10)))
     assert info.value.status_code == 400
     assert info.value.body["detail"]["status"] == "invalid_audio"
+
+
+def test_history_list_download_and_delete(sdk: ElevenLabs, noisy: bytes, live_server: LiveServer) -> None:
+    title = "sdk-history-check.pcm"
+    converted = b"".join(sdk.audio_isolation.convert(audio=(title, noisy), file_format="pcm_s16le_16"))
+    listing = sdk.audio_isolation.list(search="sdk-history-check", page_size=10)
+    assert listing.has_more is False
+    (item,) = listing.items
+    assert item.title == title and item.processing is False and item.format == "mp3_44100_128"
+    assert item.duration_seconds == pytest.approx(len(noisy) / 2 / RATE, abs=0.01)
+    assert item.download_url and item.download_url.startswith(live_server.url)
+    download = httpx.get(item.download_url, headers={"xi-api-key": ADMIN_KEY}, timeout=30)
+    assert download.status_code == 200 and download.content == converted
+    assert sdk.audio_isolation.delete(item.id) is None
+    assert sdk.audio_isolation.list(search="sdk-history-check").items == []
+    with pytest.raises(ApiError) as info:
+        sdk.audio_isolation.delete(item.id)
+    assert info.value.status_code == 404

@@ -1,4 +1,5 @@
-"""The official Python SDK's voices.ivc.create and speech_to_speech.convert / .stream against a live server."""
+"""The official Python SDK's voices.ivc.create, voices.update with files, samples.delete and
+speech_to_speech.convert / .stream against a live server."""
 
 from __future__ import annotations
 
@@ -84,3 +85,45 @@ def test_speech_to_speech_convert_and_stream(sdk: ElevenLabs, speech: bytes) -> 
         sdk.speech_to_speech.stream(target, audio=("in.wav", speech, "audio/wav"), output_format="pcm_22050")
     )
     assert abs(len(streamed) / 2 / 22_050 - len(pcm) / 2 / rate) < 0.3
+
+
+def test_update_with_files_and_delete_a_sample(sdk: ElevenLabs, speech: bytes, fast_clones: None) -> None:
+    created = sdk.voices.ivc.create(name="SDK edit", files=[("first.wav", speech, "audio/wav")])
+    voice_id = created.voice_id
+    other = _wav(
+        b"".join(
+            sdk.text_to_speech.convert(
+                premade_voice_id("flite", "slt"), text=TEXT + " " + TEXT, output_format="pcm_16000"
+            )
+        )
+    )
+    edited = sdk.voices.update(
+        voice_id,
+        name="SDK edited",
+        files=[("second.wav", other, "audio/wav")],
+        labels='{"accent": "y"}',  # a string: the SDK JSON-encodes it once more
+        remove_background_noise=False,
+    )
+    assert edited.status == "ok"
+    voice = sdk.voices.get(voice_id)
+    assert voice.name == "SDK edited" and voice.labels and voice.labels["accent"] == "y"
+    assert voice.samples and [s.file_name for s in voice.samples] == ["first.wav", "second.wav"]
+    added = voice.samples[1]
+    assert b"".join(sdk.voices.samples.audio.get(voice_id, added.sample_id)) == other
+    # Metadata only: no labels given leaves them as they are.
+    assert sdk.voices.update(voice_id, name="SDK renamed").status == "ok"
+    assert sdk.voices.get(voice_id).labels["accent"] == "y"  # type: ignore[index]
+
+    deleted = sdk.samples.delete(voice_id, added.sample_id)
+    assert deleted.status == "ok"
+    voice = sdk.voices.get(voice_id)
+    assert voice.samples and [s.file_name for s in voice.samples] == ["first.wav"]
+    with pytest.raises(ApiError) as error:
+        sdk.samples.delete(voice_id, added.sample_id)
+    assert error.value.status_code == 404
+    assert error.value.body["detail"]["status"] == "sample_not_found"
+    with pytest.raises(ApiError) as error:
+        sdk.voices.update(premade_voice_id("flite", "rms"), name="not mine")
+    assert error.value.status_code == 400
+    assert error.value.body["detail"]["status"] == "voice_not_editable"
+    sdk.voices.delete(voice_id)

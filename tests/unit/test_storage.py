@@ -24,6 +24,7 @@ TABLES = {
     "voice_samples",
     "voice_previews",
     "single_use_tokens",
+    "audio_isolation_items",
     "alembic_version",
 }
 

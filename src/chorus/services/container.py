@@ -27,6 +27,7 @@ from chorus.services.voices import VoiceService
 from chorus.services.webhooks import WebhookService
 from chorus.storage.blobs import BlobStore
 from chorus.storage.db import Database
+from chorus.storage.isolation_history import AudioIsolationHistory
 from chorus.stt.registry import build_stt_engine
 
 log = logging.getLogger("chorus")
@@ -106,7 +107,9 @@ class Services:
         )
         services.stt.enable_webhooks(jobs, webhooks, blobs)
         services.forced_alignment = build_forced_alignment_service(credits, settings, tts.executor)
-        services.audio_isolation = AudioIsolationService(credits, settings, tts.executor)
+        services.audio_isolation = AudioIsolationService(
+            credits, settings, tts.executor, history=AudioIsolationHistory(db.sessions, blobs)
+        )
         services.voice_design = VoiceDesignService(db.sessions, blobs, engines, voices, credits, tts.executor)
         tts.base_f0 = services.voice_design.base_f0  # saved voices' pitch targets need their base voice's F0
         services.voice_clone = VoiceCloneService(db.sessions, blobs, engines, voices, tts.executor)

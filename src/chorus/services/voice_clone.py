@@ -8,6 +8,14 @@ TTS executor), saves the voice and keeps each sample as uploaded in the blob sto
 per file, key ``voice_samples/{voice_id}/{sample_id}``). The samples' summaries also go into the transform's
 ``reference["samples"]``, which is what :meth:`VoiceService.describe` lists as the voice's ``samples``.
 
+Editing (``POST /v1/voices/{voice_id}/edit`` with ``files``, :meth:`VoiceCloneService.edit`) adds the files
+as samples, validated and stored as on creation, and re-builds the clone from all of its samples (each
+isolated or not as it was when uploaded). Deleting a sample (:meth:`VoiceCloneService.delete_sample`)
+re-builds the clone from the samples that remain. When none remain, or what remains holds too little
+speech to clone from, the deletion still succeeds and the voice keeps the model it had: a voice that
+stopped speaking, or vanished, because a recording was removed would break every client using its id,
+and a later edit with new files re-builds it from those. Edits of one voice are serialised in process.
+
 Cloning is not charged (ElevenLabs counts it against a voice-slot quota, not credits).
 """
 
@@ -24,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chorus.engines.registry import EngineRegistry
@@ -56,6 +64,26 @@ class CloneInput:
     description: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     remove_background_noise: bool = False
+
+
+@dataclass(frozen=True)
+class EditInput:
+    """``POST /v1/voices/{voice_id}/edit``: ``None`` description or labels leave them as they are."""
+
+    name: str
+    files: Sequence[SampleFile] = ()
+    description: str | None = None
+    labels: dict[str, str] | None = None
+    remove_background_noise: bool = False  # applies to ``files``; stored samples keep their own setting
+
+
+@dataclass(frozen=True)
+class _Built:
+    """A clone model: base engine voice and transform (JSON, its reference listing the samples)."""
+
+    engine: str
+    native_voice: str
+    transform: dict[str, Any]
 
 
 @dataclass
@@ -95,6 +123,7 @@ class VoiceCloneService:
         self._f0_cache: dict[tuple[str, str], float | None] = {}
         # (engine, native_voice) pairs a clone may start from; None: every installed voice of the language.
         self.candidates: list[tuple[str, str]] | None = None
+        self._locks: dict[str, asyncio.Lock] = {}  # one per edited voice: its edits run one at a time
 
     # --- models (worker thread) ----------------------------------------------------------------
 
@@ -138,44 +167,26 @@ class VoiceCloneService:
         loop = asyncio.get_running_loop()
         decoded = await loop.run_in_executor(self.executor, _decode_all, request.files)
         language = request.labels.get("language") or "en"
-        result = await loop.run_in_executor(
-            self.executor, self._clone, decoded, request.remove_background_noise, language
+        samples = _new_rows(decoded, "", int(time.time()))
+        built = await self._build(
+            decoded, [request.remove_background_noise] * len(decoded), language, samples
         )
-        now = int(time.time())
-        samples = [
-            VoiceSample(
-                sample_id=uuid.uuid4().hex[:20],
-                voice_id="",
-                file_name=d.file.file_name[:300],
-                mime_type=(d.file.content_type or "application/octet-stream")[:100],
-                size_bytes=len(d.file.data),
-                hash=hashlib.md5(d.file.data).hexdigest(),  # noqa: S324 - ElevenLabs' sample hash is MD5
-                duration_secs=round(d.duration_s, 3),
-                blob_key="",
-                created_at_unix=now,
-            )
-            for d in decoded
-        ]
-        transform = result.transform
-        reference = dict(transform.reference)
-        reference["samples"] = [_sample_json(s, request.remove_background_noise) for s in samples]
-        reference["remove_background_noise"] = request.remove_background_noise
         labels = {str(k): str(v) for k, v in request.labels.items()}
         labels.setdefault("language", language)
         voice = await self.voices.create_owned(
             principal,
             name=name,
-            engine=result.engine,
-            native_voice=result.native_voice,
+            engine=built.engine,
+            native_voice=built.native_voice,
             category=CATEGORY,
             description=request.description,
             labels=labels,
-            transform=transform.replace(reference=reference).to_json(),
+            transform=built.transform,
         )
         try:
             for sample, d in zip(samples, decoded, strict=True):
                 sample.voice_id = voice.voice_id
-                sample.blob_key = f"voice_samples/{voice.voice_id}/{sample.sample_id}"
+                sample.blob_key = _blob_key(voice.voice_id, sample.sample_id)
                 await self.blobs.put(sample.blob_key, d.file.data)
             async with self._sessions() as session, session.begin():
                 session.add_all(samples)
@@ -184,16 +195,111 @@ class VoiceCloneService:
             raise
         return voice
 
+    async def edit(self, principal: Principal, voice_id: str, request: EditInput) -> None:
+        """Edit a voice of the caller's; ``request.files`` are added as samples and the clone re-built.
+
+        Without files this is :meth:`VoiceService.edit` (metadata only, any voice the caller owns). With
+        files the voice must be a cloned one. Nothing changes unless every file decodes and the clone builds.
+        """
+        if not request.files:
+            await self.voices.edit(
+                principal, voice_id, name=request.name, description=request.description, labels=request.labels
+            )
+            return
+        name = request.name.strip()
+        if not name:
+            raise BadRequest("name must not be empty.", status="invalid_name")
+        voice = await self.voices.editable(principal, voice_id)
+        if voice.category != CATEGORY:
+            raise BadRequest(
+                f"Samples can only be added to cloned voices; {voice_id} is a {voice.category} voice.",
+                status="voice_not_cloned",
+            )
+        async with self._lock(voice_id):
+            voice = await self.voices.editable(principal, voice_id)  # as it is now, under the lock
+            existing = await self._ordered_samples(voice)
+            if len(existing) + len(request.files) > MAX_FILES:
+                raise BadRequest(
+                    f"A voice can have at most {MAX_FILES} samples; it has {len(existing)}.",
+                    status="too_many_files",
+                )
+            loop = asyncio.get_running_loop()
+            added = await loop.run_in_executor(self.executor, _decode_all, request.files)
+            kept = await self._load(existing)
+            rows = _new_rows(added, voice_id, int(time.time()))
+            noise = _noise_flags(voice)
+            flags = [noise.get(r.sample_id, False) for r in existing]
+            flags += [request.remove_background_noise] * len(rows)
+            labels = request.labels if request.labels is not None else dict(voice.labels or {})
+            language = labels.get("language") or (voice.labels or {}).get("language") or "en"
+            built = await self._build(kept + added, flags, language, [*existing, *rows])
+            stored: list[str] = []
+            try:
+                for row, d in zip(rows, added, strict=True):
+                    await self.blobs.put(row.blob_key, d.file.data)
+                    stored.append(row.blob_key)
+                async with self._sessions() as session, session.begin():
+                    current = await session.get(Voice, voice_id)
+                    if current is None:  # deleted meanwhile
+                        raise _voice_not_found(voice_id)
+                    current.name = name
+                    if request.description is not None:
+                        current.description = request.description
+                    current.labels = labels
+                    current.engine, current.native_voice = built.engine, built.native_voice
+                    current.transform = built.transform
+                    session.add_all(rows)
+            except BaseException:
+                for key in stored:
+                    await asyncio.shield(self.blobs.delete(key))
+                raise
+
+    async def delete_sample(self, principal: Principal, voice_id: str, sample_id: str) -> None:
+        """Remove one sample of the caller's voice and re-build the clone from the rest (see the module
+        docstring for when nothing, or too little, remains)."""
+        voice = await self.voices.get(principal, voice_id)
+        async with self._lock(voice_id):
+            voice = await self.voices.get(principal, voice_id)
+            if voice.owner_user_id != principal.user_id:
+                raise _sample_not_found(voice_id, sample_id)  # premade voices have no samples
+            rows = await self._ordered_samples(voice)
+            target = next((r for r in rows if r.sample_id == sample_id), None)
+            if target is None:
+                raise _sample_not_found(voice_id, sample_id)
+            remaining = [r for r in rows if r.sample_id != sample_id]
+            built: _Built | None = None
+            if remaining:
+                noise = _noise_flags(voice)
+                language = (voice.labels or {}).get("language") or "en"
+                try:
+                    decoded = await self._load(remaining)
+                    flags = [noise.get(r.sample_id, False) for r in remaining]
+                    built = await self._build(decoded, flags, language, remaining)
+                except BadRequest as exc:
+                    log.info("voice %s keeps its model: its other samples build none (%s)", voice_id, exc)
+            async with self._sessions() as session, session.begin():
+                current = await session.get(Voice, voice_id)
+                if current is None:
+                    raise _voice_not_found(voice_id)
+                await session.execute(delete(VoiceSample).where(VoiceSample.sample_id == sample_id))
+                if built is not None:
+                    current.engine, current.native_voice = built.engine, built.native_voice
+                    current.transform = built.transform
+                else:
+                    current.transform = _without_sample(current.transform, sample_id)
+            await self.blobs.delete(target.blob_key)
+
     async def sample_audio(self, principal: Principal, voice_id: str, sample_id: str) -> tuple[bytes, str]:
         """A stored sample as uploaded, and its MIME type."""
         voice = await self.voices.get(principal, voice_id)
         async with self._sessions() as session:
             row = await session.get(VoiceSample, sample_id)
         if row is None or row.voice_id != voice.voice_id:
-            raise NotFound(
-                f"Voice {voice_id} has no sample with the sample_id {sample_id}.", status="sample_not_found"
-            )
-        return await self.blobs.get(row.blob_key), row.mime_type
+            raise _sample_not_found(voice_id, sample_id)
+        try:
+            return await self.blobs.get(row.blob_key), row.mime_type
+        except FileNotFoundError:  # deleted between the two reads
+            raise _sample_not_found(voice_id, sample_id) from None
 
     async def samples(self, voice_id: str) -> list[VoiceSample]:
         async with self._sessions() as session:
@@ -204,15 +310,47 @@ class VoiceCloneService:
             )
             return list(rows.scalars())
 
+    async def _ordered_samples(self, voice: Voice) -> list[VoiceSample]:
+        """The voice's samples in the order its model lists them (the order they were added)."""
+        listed = [s.get("sample_id") for s in _reference(voice.transform).get("samples") or []]
+        position = {sample_id: i for i, sample_id in enumerate(listed)}
+        rows = await self.samples(voice.voice_id)
+        return sorted(rows, key=lambda r: (position.get(r.sample_id, len(position)), r.created_at_unix))
+
+    async def _load(self, rows: Sequence[VoiceSample]) -> list[_Decoded]:
+        """Stored samples, decoded as on upload."""
+        files = [SampleFile(r.file_name, r.mime_type, await self.blobs.get(r.blob_key)) for r in rows]
+        return await asyncio.get_running_loop().run_in_executor(self.executor, _decode_all, files)
+
+    async def _build(
+        self,
+        decoded: list[_Decoded],
+        remove_noise: Sequence[bool],
+        language: str,
+        rows: Sequence[VoiceSample],
+    ) -> _Built:
+        """The clone of ``decoded`` (one ``remove_noise`` flag each); ``rows`` become its samples list."""
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self.executor, self._clone, decoded, list(remove_noise), language)
+        reference = dict(result.transform.reference)
+        reference["samples"] = [_sample_json(r, flag) for r, flag in zip(rows, remove_noise, strict=True)]
+        reference["remove_background_noise"] = any(remove_noise)
+        transform = result.transform.replace(reference=reference).to_json()
+        return _Built(result.engine, result.native_voice, transform)
+
+    def _lock(self, voice_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(voice_id, asyncio.Lock())
+
     # --- cloning (worker thread) ---------------------------------------------------------------
 
-    def _clone(self, decoded: list[_Decoded], remove_noise: bool, language: str) -> Any:
+    def _clone(self, decoded: list[_Decoded], remove_noise: Sequence[bool], language: str) -> Any:
+        """:func:`~chorus.voicelab.clone.clone_voice` of ``decoded``, each isolated first if flagged."""
         from chorus.voicelab.clone import clone_voice
 
         vad = self.vad()
         inputs: list[tuple[bytes | np.ndarray, int]] = []
-        for d in decoded:
-            if remove_noise:
+        for d, isolate_first in zip(decoded, remove_noise, strict=True):
+            if isolate_first:
                 from chorus.voicelab.isolation import isolate
 
                 inputs.append(
@@ -242,6 +380,65 @@ class VoiceCloneService:
                 f"{MIN_SPEECH_SECONDS:g} s of clear speech (30 s or more gives a better clone).",
                 status="voice_sample_too_short",
             ) from None
+
+
+def _blob_key(voice_id: str, sample_id: str) -> str:
+    return f"voice_samples/{voice_id}/{sample_id}"
+
+
+def _new_rows(decoded: Sequence[_Decoded], voice_id: str, now: int) -> list[VoiceSample]:
+    """One ``voice_samples`` row per decoded upload (``voice_id`` "" until the voice exists)."""
+    rows = []
+    for d in decoded:
+        sample_id = uuid.uuid4().hex[:20]
+        rows.append(
+            VoiceSample(
+                sample_id=sample_id,
+                voice_id=voice_id,
+                file_name=d.file.file_name[:300],
+                mime_type=(d.file.content_type or "application/octet-stream")[:100],
+                size_bytes=len(d.file.data),
+                hash=hashlib.md5(d.file.data).hexdigest(),  # noqa: S324 - ElevenLabs' sample hash is MD5
+                duration_secs=round(d.duration_s, 3),
+                blob_key=_blob_key(voice_id, sample_id) if voice_id else "",
+                created_at_unix=now,
+            )
+        )
+    return rows
+
+
+def _reference(transform: dict[str, Any] | None) -> dict[str, Any]:
+    return dict((transform or {}).get("reference") or {})
+
+
+def _noise_flags(voice: Voice) -> dict[str, bool]:
+    """Whether each stored sample was isolated before cloning (as listed in the voice's model)."""
+    reference = _reference(voice.transform)
+    default = bool(reference.get("remove_background_noise", False))
+    return {
+        str(s["sample_id"]): bool(s.get("remove_background_noise", default))
+        for s in reference.get("samples") or []
+        if s.get("sample_id")
+    }
+
+
+def _without_sample(transform: dict[str, Any] | None, sample_id: str) -> dict[str, Any] | None:
+    """``transform`` with ``sample_id`` gone from its samples list (the model itself unchanged)."""
+    if transform is None:
+        return None
+    reference = _reference(transform)
+    reference["samples"] = [s for s in reference.get("samples") or [] if s.get("sample_id") != sample_id]
+    return {**transform, "reference": reference}
+
+
+def _voice_not_found(voice_id: str) -> NotFound:
+    return NotFound(f"A voice with the voice_id {voice_id} was not found.", status="voice_not_found")
+
+
+def _sample_not_found(voice_id: str, sample_id: str) -> NotFound:
+    return NotFound(
+        f"Voice {voice_id} has no sample with the sample_id {sample_id}.", status="sample_not_found"
+    )
 
 
 def _sample_json(sample: VoiceSample, remove_noise: bool) -> dict[str, Any]:

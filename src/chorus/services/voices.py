@@ -130,8 +130,20 @@ class VoiceService:
         return merge_settings(voice.settings, own.settings if own else None)
 
     async def resolve(self, principal: Principal, voice_id: str) -> ResolvedVoice:
-        voice = await self.get(principal, voice_id)
-        return ResolvedVoice(voice, await self.settings_for(principal, voice))
+        """:meth:`get` and :meth:`settings_for` in one query (every generation starts with this)."""
+        own_settings = (
+            select(UserVoiceSettings.settings)
+            .where(UserVoiceSettings.user_id == principal.user_id, UserVoiceSettings.voice_id == voice_id)
+            .scalar_subquery()
+        )
+        async with self._sessions() as session:
+            row = (
+                await session.execute(select(Voice, own_settings).where(Voice.voice_id == voice_id))
+            ).first()
+        voice = row[0] if row is not None else None
+        if voice is None or (voice.owner_user_id is not None and voice.owner_user_id != principal.user_id):
+            raise NotFound(f"A voice with the voice_id {voice_id} was not found.", status="voice_not_found")
+        return ResolvedVoice(voice, merge_settings(voice.settings, row[1] if row is not None else None))
 
     async def update_settings(self, principal: Principal, voice_id: str, settings: dict[str, Any]) -> None:
         voice = await self.get(principal, voice_id)
@@ -153,6 +165,17 @@ class VoiceService:
                 else:
                     own.settings = merged
 
+    async def editable(self, principal: Principal, voice_id: str) -> Voice:
+        """The caller's own voice ``voice_id``: 404 ``voice_not_found`` when it sees no such voice, 400
+        ``voice_not_editable`` for a premade one (shared by every user, so nobody's to change)."""
+        voice = await self.get(principal, voice_id)
+        if voice.owner_user_id is None:
+            raise BadRequest(
+                "Premade voices cannot be edited; create your own voice to customise it.",
+                status="voice_not_editable",
+            )
+        return voice
+
     async def edit(
         self,
         principal: Principal,
@@ -162,15 +185,17 @@ class VoiceService:
         description: str | None,
         labels: dict[str, str] | None,
     ) -> None:
-        voice = await self.get(principal, voice_id)
-        if voice.owner_user_id is None:
-            raise BadRequest(
-                "Premade voices cannot be edited; create your own voice to customise it.",
-                status="voice_not_editable",
-            )
+        """Metadata only: ``name``; ``description`` and ``labels`` when given (new labels replace old)."""
+        name = name.strip()
+        if not name:
+            raise BadRequest("name must not be empty.", status="invalid_name")
+        await self.editable(principal, voice_id)
         async with self._sessions() as session, session.begin():
             row = await session.get(Voice, voice_id)
-            assert row is not None
+            if row is None:  # deleted meanwhile
+                raise NotFound(
+                    f"A voice with the voice_id {voice_id} was not found.", status="voice_not_found"
+                )
             row.name = name
             if description is not None:
                 row.description = description

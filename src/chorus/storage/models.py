@@ -231,3 +231,23 @@ class SingleUseToken(Base):
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
     consumed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class AudioIsolationItem(Base):
+    """One audio isolation (``GET /v1/audio-isolation/history``): the isolated audio is in the blob store."""
+
+    __tablename__ = "audio_isolation_items"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    api_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    title: Mapped[str | None] = mapped_column(String(300), nullable=True)  # the upload's file name
+    format: Mapped[str] = mapped_column(String(40))  # the stored audio's output format, e.g. mp3_44100_128
+    content_type: Mapped[str] = mapped_column(String(60))
+    duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    preview_b64: Mapped[str | None] = mapped_column(Text, nullable=True)
+    blob_key: Mapped[str] = mapped_column(String(200))
+    # Sub-second creation time keeps the listing's order stable within one second.
+    created_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_audio_isolation_user_created", "user_id", "created_at"),)

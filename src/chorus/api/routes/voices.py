@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Query
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 
 from chorus.api.deps import ServicesDep, require
+from chorus.api.routes.voice_clone import clone_service, parse_labels, read_sample_files
 from chorus.api.schemas import VoiceSettingsBody
 from chorus.errors import BadRequest
 from chorus.services.accounts import Principal
+from chorus.services.voice_clone import EditInput
 from chorus.services.voices import DEFAULT_VOICE_SETTINGS
 from chorus.storage.models import Voice
 
@@ -141,16 +142,12 @@ async def delete_voice(voice_id: str, services: ServicesDep, principal: VoiceWri
     return {"status": "ok"}
 
 
-def _parse_labels(labels: str | None) -> dict[str, str] | None:
-    if labels is None or labels in ("", "null"):
+def _parse_edit_labels(labels: str | None) -> dict[str, str] | None:
+    """An edit's ``labels``: None (absent, empty or JSON null, as SDKs send when none are given) leaves
+    the voice's labels as they are; an object (or a JSON string holding one) replaces them."""
+    if labels is None or labels.strip() in ("", "null"):
         return None
-    try:
-        parsed = json.loads(labels)
-    except json.JSONDecodeError:
-        raise BadRequest("labels must be a JSON object of strings.", status="invalid_labels") from None
-    if not isinstance(parsed, dict):
-        raise BadRequest("labels must be a JSON object of strings.", status="invalid_labels")
-    return {str(k): str(v) for k, v in parsed.items()}
+    return parse_labels(labels)
 
 
 @router.post("/v1/voices/{voice_id}/edit")
@@ -159,13 +156,31 @@ async def edit_voice(
     services: ServicesDep,
     principal: VoiceWriter,
     name: Annotated[str, Form(min_length=1)],
+    files: Annotated[list[UploadFile] | None, File()] = None,
     description: Annotated[str | None, Form()] = None,
     labels: Annotated[str | None, Form()] = None,
     remove_background_noise: Annotated[bool, Form()] = False,
+    moderate_metadata: Annotated[bool, Form()] = False,  # ElevenLabs' LLM moderation: nothing to do here
 ) -> dict[str, str]:
-    await services.voices.edit(
-        principal, voice_id, name=name, description=description, labels=_parse_labels(labels)
-    )
+    """Name, description and labels; ``files`` are added as samples of a cloned voice, re-building it."""
+    parsed_labels = _parse_edit_labels(labels)
+    if files:
+        samples = await read_sample_files(services, files)
+        await clone_service(services).edit(
+            principal,
+            voice_id,
+            EditInput(
+                name=name,
+                files=samples,
+                description=description,
+                labels=parsed_labels,
+                remove_background_noise=remove_background_noise,
+            ),
+        )
+    else:
+        await services.voices.edit(
+            principal, voice_id, name=name, description=description, labels=parsed_labels
+        )
     return {"status": "ok"}
 
 
