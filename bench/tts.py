@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import statistics
 import sys
 import time
@@ -64,7 +66,9 @@ async def ttfb(http: httpx.AsyncClient, voice: str, model: str, text: str = SHOR
 
 async def latency(url: str, voice: str, model: str, rounds: int) -> list[str]:
     rows = []
-    async with httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=120) as http:
+    # Every stream of a batch keeps its connection between batches, so no timing includes a TCP connect.
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=120, limits=limits) as http:
         for _ in range(5):
             await ttfb(http, voice, model)
         single = [await ttfb(http, voice, model) for _ in range(rounds)]
@@ -74,6 +78,10 @@ async def latency(url: str, voice: str, model: str, rounds: int) -> list[str]:
         for concurrency in (8, 32):
             times: list[float] = []
             errors = 0
+            # An untimed batch first opens the connections the timed batches reuse.
+            await asyncio.gather(
+                *(ttfb(http, voice, model) for _ in range(concurrency)), return_exceptions=True
+            )
             for _ in range(max(2, rounds // concurrency * 2)):
                 results = await asyncio.gather(
                     *(ttfb(http, voice, model) for _ in range(concurrency)), return_exceptions=True
@@ -84,6 +92,68 @@ async def latency(url: str, voice: str, model: str, rounds: int) -> list[str]:
                 f"| {concurrency} | {len(times) + errors} | {statistics.median(times) * 1000:.1f} | "
                 f"{percentile(times, 95) * 1000:.1f} | {errors} |"
             )
+    return rows
+
+
+def _process_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_s(port: int) -> tuple[float, float]:
+    """CPU seconds used so far by the server on ``port`` (a child of this process) and by its descendants
+    (the engine workers and their fork server); (nan, nan) where /proc cannot tell."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    server = None
+    for pid, parent in parents.items():
+        if parent == os.getpid():
+            with contextlib.suppress(OSError):
+                if f"{port}".encode() in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+                    server = pid
+    if server is None:
+        return float("nan"), float("nan")
+    family, todo = 0.0, [pid for pid, parent in parents.items() if parent == server]
+    while todo:
+        child = todo.pop()
+        with contextlib.suppress(OSError):
+            family += _process_cpu_s(child)
+        todo += [pid for pid, parent in parents.items() if parent == child]
+    return _process_cpu_s(server), family
+
+
+async def stream_all(http: httpx.AsyncClient, voice: str, model: str, text: str, output_format: str) -> None:
+    async with http.stream(
+        "POST",
+        f"/v1/text-to-speech/{voice}/stream",
+        params={"enable_logging": "false", "output_format": output_format},
+        json={"text": text, "model_id": model},
+    ) as response:
+        response.raise_for_status()
+        async for _ in response.aiter_raw():
+            pass
+
+
+async def cpu_per_request(url: str, cases: list[tuple[str, str, str, str, str, int]]) -> list[str]:
+    """Server CPU per ``/stream`` request, one request at a time: the server process (HTTP, database,
+    effects, encoding) and its engine worker processes, the least of three runs of each case."""
+    port = int(url.rsplit(":", 1)[1])
+    rows = []
+    async with httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=300) as http:
+        for label, voice, model, text, output_format, count in cases:
+            await stream_all(http, voice, model, text, output_format)
+            best_main = best_workers = float("inf")
+            for _ in range(3):
+                main0, workers0 = server_cpu_s(port)
+                for _ in range(count):
+                    await stream_all(http, voice, model, text, output_format)
+                main1, workers1 = server_cpu_s(port)
+                best_main = min(best_main, (main1 - main0) / count * 1000)
+                best_workers = min(best_workers, (workers1 - workers0) / count * 1000)
+            rows.append(f"| {label} | {output_format} | {count} | {best_main:.1f} | {best_workers:.1f} |")
     return rows
 
 
@@ -182,6 +252,32 @@ def main() -> None:
             "| concurrent streams | requests | median ms | p95 ms | errors |",
             "|---|---|---|---|---|",
             *asyncio.run(latency(url, flash_voice, flash.model_id, rounds)),
+            "",
+        ]
+        kal16 = premade_voice_id("flite", "kal16")
+        espeak = premade_voice_id("espeak-ng", "en-us+f5")
+        short_runs, long_runs = (20, 2) if args.quick else (60, 5)
+        cpu_cases = [
+            (f'flite:kal16, "{SHORT}"', flash_voice, flash.model_id, SHORT, "mp3_44100_128", short_runs),
+            (f'flite:kal16, "{SHORT}"', flash_voice, flash.model_id, SHORT, "pcm_16000", short_runs),
+            (f"flite:kal16, {len(LONG)} chars", kal16, flash.model_id, LONG, "pcm_16000", long_runs),
+            (f"flite:kal16, {len(LONG)} chars", kal16, flash.model_id, LONG, "mp3_44100_128", long_runs),
+            (f"espeak-ng:en-us+f5, {len(LONG)} chars", espeak, flash.model_id, LONG, "pcm_16000", long_runs),
+            (
+                f"espeak-ng:en-us+f5, {len(LONG)} chars",
+                espeak,
+                flash.model_id,
+                LONG,
+                "mp3_44100_128",
+                long_runs,
+            ),
+        ]
+        out += [
+            "### Server CPU per request, `/stream`, one request at a time (least of 3 runs)",
+            "",
+            "| text | output format | requests | server process CPU ms | engine workers CPU ms |",
+            "|---|---|---|---|---|",
+            *asyncio.run(cpu_per_request(url, cpu_cases)),
             "",
         ]
         out += ["### Server overhead: whole request / raw engine synthesis, same long text", ""]

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-runtime}"
 
-APT_PACKAGES=(flite libflite1 libespeak-ng1 espeak-ng-data)
+# libmp3lame0: MP3 three times as fast as PyAV's own LAME, same bytes (src/chorus/audio/lame.py); optional.
+APT_PACKAGES=(flite libflite1 libespeak-ng1 espeak-ng-data libmp3lame0)
 
 missing_apt() {
   local pkg missing=()

@@ -11,7 +11,9 @@ from chorus.services.accounts import Principal
 from chorus.services.container import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async, though it awaits nothing: FastAPI runs a plain function dependency in a worker thread, and
+    # every request depends on this one.
     return request.app.state.services  # type: ignore[no-any-return]
 
 

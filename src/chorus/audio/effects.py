@@ -63,6 +63,7 @@ order. Equal input, settings and seed give equal bytes.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections import deque
@@ -91,6 +92,8 @@ NEUTRAL_SIMILARITY = 0.75
 _FRAME_S = 0.005  # level decisions are made per 5 ms frame
 _LIMITER_BLOCK = 4096  # samples; the limiter's blocks are aligned to absolute positions
 _LIMITER_RELEASE_S = 0.060
+# Margin on the limiter's shortcut test, far more than the rounding of its envelope arithmetic.
+_UNDER_CEILING = 1 + 1e-9
 # What EffectChain.update carries over when both settings use the frame-rate dynamics.
 _DYNAMIC_STATE = (
     "_kw_zi",
@@ -263,7 +266,7 @@ class EffectChain:
         # Linear filters on the voice path, one cascade.
         sections: list[np.ndarray] = []
         if boost:
-            sections.append(signal.butter(2, min(_HIGHPASS_HZ, 0.2 * fs), "highpass", fs=fs, output="sos"))
+            sections.append(_butter(min(_HIGHPASS_HZ, 0.2 * fs), "highpass", fs))
             sections.append(_peaking(fs, min(_PRESENCE_HZ, 0.375 * fs), _PRESENCE_DB, _PRESENCE_Q))
         if tilt_db != 0:
             sections.append(_shelf(fs, min(_TILT_HZ, 0.25 * fs), tilt_db, high=True))
@@ -276,7 +279,7 @@ class EffectChain:
         if breathy:
             edges = [min(edge, 0.45 * fs) for edge in _BREATHY_BANDS_HZ]
             bands = [(low, high) for low, high in zip(edges, edges[1:], strict=False) if high > 1.2 * low]
-            self._band_sos = [signal.butter(2, band, "bandpass", fs=fs, output="sos") for band in bands]
+            self._band_sos = [_butter(band, "bandpass", fs) for band in bands]
             # Speech and noise go through each band's filter together, as the two rows of one array.
             self._band_zi = [np.zeros((len(sos), 2, 2)) for sos in self._band_sos]
             pole = math.exp(-1.0 / (_BREATHY_ENV_S * fs))
@@ -339,10 +342,7 @@ class EffectChain:
 
         # Safety limiter: env[n] = max(ceiling, |y[n]|, env[n-1] * r), gain = ceiling / env.
         pole = math.exp(-1.0 / (_LIMITER_RELEASE_S * fs))
-        index = np.arange(_LIMITER_BLOCK, dtype=np.float64)
-        self._lim_pow = pole**index  # r^j
-        self._lim_pow1 = pole ** (index + 1)  # r^(j+1)
-        self._lim_inv = pole**-index  # r^-j
+        self._lim_pow, self._lim_pow1, self._lim_inv = _limiter_powers(pole)  # r^j, r^(j+1), r^-j
         self._lim_pos = self._position % _LIMITER_BLOCK
         self._lim_env = CEILING  # envelope at the end of the previous block
         self._lim_max = 0.0  # running max of |y| r^-j within the current block
@@ -421,20 +421,15 @@ class EffectChain:
             held = np.concatenate([self._det_pending, detector[: complete * frame - start]])
             squares = np.square(held).reshape(complete, frame)
             # Power of each frame before the dynamics, and the moments that give it after them.
-            s0 = squares.sum(axis=1).tolist()
-            s1 = (squares * self._ramp).sum(axis=1).tolist()
-            s2 = (squares * self._ramp2).sum(axis=1).tolist()
-            s_ref = [0.0] * complete
+            s0 = squares.sum(axis=1)
+            s1 = (squares * self._ramp).sum(axis=1)
+            s2 = (squares * self._ramp2).sum(axis=1)
+            s_ref = None
             if reference is not None:
                 held_ref = np.concatenate([self._ref_pending, reference[: complete * frame - start]])
-                s_ref = np.square(held_ref).reshape(complete, frame).sum(axis=1).tolist()
+                s_ref = np.square(held_ref).reshape(complete, frame).sum(axis=1)
                 self._ref_pending = reference[complete * frame - start :].copy()
-            for r in range(complete):
-                a, step = dyn[r], dyn[r + 1] - dyn[r]
-                after = (a * a * s0[r] + 2 * a * step * s1[r] + step * step * s2[r]) / frame
-                next_dyn, next_makeup = self._next_gains(s0[r] / frame, after, s_ref[r] / frame)
-                dyn.append(next_dyn)
-                makeup.append(next_makeup)
+            self._decide(s0, s1, s2, s_ref, dyn, makeup)
             self._det_pending = detector[complete * frame - start :].copy()
             self._dyn_ramp = (dyn[-2], dyn[-1])
             self._makeup_ramp = (makeup[-2], makeup[-1])
@@ -443,70 +438,170 @@ class EffectChain:
             if reference is not None:
                 self._ref_pending = np.concatenate([self._ref_pending, reference])
         self._frame_pos = total % frame
-        position = np.arange(start, total)
-        which = position // frame
-        ramp = self._ramp[position % frame]
-        dyn_from = np.asarray(dyn)[which]
-        dyn_gain = dyn_from + (np.asarray(dyn)[which + 1] - dyn_from) * ramp
-        makeup_from = np.asarray(makeup)[which]
-        makeup_gain = makeup_from + (np.asarray(makeup)[which + 1] - makeup_from) * ramp
-        return dyn_gain * makeup_gain
+        # Every frame this call touches, whole, as rows: row k ramps from gain[k] to gain[k + 1].
+        ramp = self._ramp[np.newaxis, :]
+        dyn_at = np.asarray(dyn)
+        makeup_at = np.asarray(makeup)
+        dyn_gain = (dyn_at[:-1, np.newaxis] + (dyn_at[1:] - dyn_at[:-1])[:, np.newaxis] * ramp).reshape(-1)
+        makeup_gain = (
+            makeup_at[:-1, np.newaxis] + (makeup_at[1:] - makeup_at[:-1])[:, np.newaxis] * ramp
+        ).reshape(-1)
+        return dyn_gain[start:total] * makeup_gain[start:total]
 
-    def _next_gains(self, power: float, power_after: float, power_ref: float) -> tuple[float, float]:
-        """Update the trackers with one frame's K-weighted power before and after the dynamics (and of
-        the input, for the breathy loudness match).
+    def _decide(
+        self,
+        s0: np.ndarray,
+        s1: np.ndarray,
+        s2: np.ndarray,
+        s_ref: np.ndarray | None,
+        dyn: list[float],
+        makeup: list[float],
+    ) -> None:
+        """Run the trackers over complete frames; append each frame's decision to ``dyn`` and ``makeup``.
 
-        Returns the next frame's dynamics gain and makeup gain (linear).
+        ``s0`` is each frame's K-weighted energy, ``s1`` and ``s2`` its energy weighted by the frame's
+        ramp and squared ramp (which give the power after the dynamics from the ramp's two ends),
+        ``s_ref`` the input's energy (breathy only). On entry ``dyn`` and ``makeup`` hold the gains the
+        first frame ramps between. For frame r, with its power ``p`` before and ``q`` after the
+        dynamics, the trackers are updated (compressor and style envelopes; the last 60 ms; the 400 ms
+        blocks and, every 100 ms of speech, the gated levels) and the next frame's dynamics gain
+        (compressor, expansion, breathy match) and makeup gain (AGC, rising smoothly, falling at once,
+        none in pauses) decided.
+
+        One frame at a time by nature, so this is the hot loop of the chain. It computes exactly what
+        the plain per-frame formulas give, only cheaper: state lives in locals, what depends on the
+        input alone (the pause gate's 60 ms maximum) is computed for all frames beforehand, what only
+        changes with the levels (the AGC's wanted gain) once per level update, and a logarithm whose
+        result cannot matter (the compressor well under its knee, the pause gate fully open) is not
+        taken: those tests leave a margin of 1e-6 around the thresholds, far more than rounding moves.
         """
-        if self._boost:
-            alpha = self._a_attack if power > self._envelope else self._a_release
-            self._envelope += alpha * (power - self._envelope)
-        self._recent.append(power)
-        if self._style > 0:
-            alpha = self._a_style_attack if power > self._style_env else self._a_style_release
-            self._style_env += alpha * (power - self._style_env)
-        self._powers.append(power)
-        self._powers_out.append(power_after)
-        if self._breathy:
-            self._powers_ref.append(power_ref)
-        if self._level_in.level and power > self._level_in.level * _FRAME_RESTART:
-            # Speech after a noisy lead-in, or a sudden shout: measure afresh, from unity gain.
-            self._reset_levels()
-            self._speech_frames = 0
-            self._makeup_db = min(self._makeup_db, 0.0)
-        if self._speech_frames or power > _START_GATE:
-            self._speech_frames += 1
-            if self._speech_frames % self._hop == 0:
-                self._update_level()
-        if not (self._level_in.level and self._level_out.level):
-            return 1.0, 1.0
-        level = self._level_in.level
-        dynamic_db = 0.0
-        if self._boost:
-            dynamic_db += _compressor_db(10 * math.log10(max(self._envelope, level * 1e-10) / level))
-        if self._style > 0:
-            swing = 10 * math.log10(max(self._style_env, level * 1e-6) / level)
-            dynamic_db += min(_STYLE_MAX_DB, max(_STYLE_MIN_DB, self._style * swing))
-        target = self._target_power if self._target_power is not None else level
-        if self._breathy and self._match_ref.level and self._match_voice.level:
-            low, high = _BREATHY_MATCH_DB
-            match_db = 10 * math.log10(self._match_ref.level / self._match_voice.level)
-            match_db = min(high, max(low, match_db))
-            dynamic_db += match_db
-            if self._target_power is None:
-                target = level * 10 ** (match_db / 10)
-        makeup_db = 10 * math.log10(target / self._level_out.level)
-        makeup_db = min(_AGC_MAX_DB, max(_AGC_MIN_DB, makeup_db))
-        if makeup_db < self._makeup_db:
-            self._makeup_db = makeup_db
-        else:
-            self._makeup_db += self._a_makeup * (makeup_db - self._makeup_db)
-        applied_db = self._makeup_db
-        if applied_db > 0:  # pauses are not boosted: no noise pumped up between words
-            low, high = _PAUSE_DB
-            recent_db = 10 * math.log10(max(max(self._recent), level * 1e-10) / level)
-            applied_db *= min(1.0, max(0.0, (recent_db - low) / (high - low)))
-        return 10 ** (dynamic_db / 20), 10 ** (applied_db / 20)
+        frame = self._frame
+        count = len(s0)
+        powers = (s0 / frame).tolist()
+        s0_list, s1_list, s2_list = s0.tolist(), s1.tolist(), s2.tolist()
+        refs = (s_ref / frame).tolist() if s_ref is not None else None
+        # The loudest of the last 60 ms of frames (this one included), for the pause gate.
+        recent = self._recent
+        window = recent.maxlen or 1
+        history = list(recent)[len(recent) - min(len(recent), window - 1) :]
+        padded = np.concatenate([np.full(window - 1 - len(history), -np.inf), history, s0 / frame])
+        loudest = np.lib.stride_tricks.sliding_window_view(padded, window).max(axis=1).tolist()
+        recent.extend(powers)
+
+        boost, style, breathy = self._boost, self._style, self._breathy
+        envelope, style_env = self._envelope, self._style_env
+        a_attack, a_release = self._a_attack, self._a_release
+        a_style_attack, a_style_release = self._a_style_attack, self._a_style_release
+        a_makeup = self._a_makeup
+        target_power = self._target_power
+        level_in, level_out = self._level_in, self._level_out
+        speech_frames, makeup_db, hop = self._speech_frames, self._makeup_db, self._hop
+        keep_power, keep_after = self._powers.append, self._powers_out.append
+        keep_ref = self._powers_ref.append if breathy else None
+        log10 = math.log10
+        slope = 1 - 1 / _COMP_RATIO
+        half = _COMP_KNEE_DB / 2
+        pause_low, pause_high = _PAUSE_DB
+        # The compressor adds nothing while the envelope is under the knee's start (over <= -half)...
+        quiet_ratio = 10 ** ((_COMP_THRESHOLD_DB - half) / 10) * (1 - 1e-6)
+        # ...and the pause gate passes the makeup gain whole while the last 60 ms reach its top.
+        open_ratio = 10 ** (pause_high / 10) * (1 + 1e-6)
+        wanted_target = wanted_level = -1.0  # the target and level the AGC's wanted gain was computed for
+        wanted_db = 0.0
+        last_dynamic_db, last_dyn = 0.0, 1.0  # 10 ** (0 / 20)
+        last_applied_db, last_makeup = 0.0, 1.0
+        a, b = dyn[-2], dyn[-1]
+        for r in range(count):
+            power = powers[r]
+            keep_power(power)
+            if a == 1.0 and b == 1.0:
+                keep_after(power)  # the formula below, with no gain change: exactly s0 / frame
+            else:
+                step = b - a
+                keep_after(
+                    (a * a * s0_list[r] + 2 * a * step * s1_list[r] + step * step * s2_list[r]) / frame
+                )
+            if boost:
+                if power > envelope:
+                    envelope += a_attack * (power - envelope)
+                else:
+                    envelope += a_release * (power - envelope)
+            if style > 0:
+                if power > style_env:
+                    style_env += a_style_attack * (power - style_env)
+                else:
+                    style_env += a_style_release * (power - style_env)
+            if keep_ref is not None and refs is not None:
+                keep_ref(refs[r])
+            level = level_in.level
+            if level and power > level * _FRAME_RESTART:
+                # Speech after a noisy lead-in, or a sudden shout: measure afresh, from unity gain.
+                self._reset_levels()
+                speech_frames = 0
+                if makeup_db > 0.0:
+                    makeup_db = 0.0
+            if speech_frames or power > _START_GATE:
+                speech_frames += 1
+                if speech_frames % hop == 0:
+                    self._speech_frames = speech_frames
+                    self._update_level()
+            level = level_in.level
+            level_after = level_out.level
+            if not (level and level_after):
+                a, b = b, 1.0
+                dyn.append(1.0)
+                makeup.append(1.0)
+                continue
+            dynamic_db = 0.0
+            if boost:
+                floor = level * 1e-10
+                ratio = (floor if floor > envelope else envelope) / level
+                if ratio <= quiet_ratio:
+                    dynamic_db += 0.0
+                else:
+                    over = 10 * log10(ratio) - _COMP_THRESHOLD_DB
+                    if over <= -half:
+                        dynamic_db += 0.0
+                    elif over < half:
+                        dynamic_db += -slope * (over + half) ** 2 / (2 * _COMP_KNEE_DB)
+                    else:
+                        dynamic_db += -slope * over
+            if style > 0:
+                floor = level * 1e-6
+                swing = 10 * log10((floor if floor > style_env else style_env) / level)
+                dynamic_db += min(_STYLE_MAX_DB, max(_STYLE_MIN_DB, style * swing))
+            target = target_power if target_power is not None else level
+            if breathy and self._match_ref.level and self._match_voice.level:
+                low, high = _BREATHY_MATCH_DB
+                match_db = 10 * log10(self._match_ref.level / self._match_voice.level)
+                match_db = min(high, max(low, match_db))
+                dynamic_db += match_db
+                if target_power is None:
+                    target = level * 10 ** (match_db / 10)
+            if target != wanted_target or level_after != wanted_level:
+                wanted_target, wanted_level = target, level_after
+                wanted_db = min(_AGC_MAX_DB, max(_AGC_MIN_DB, 10 * log10(target / level_after)))
+            if wanted_db < makeup_db:
+                makeup_db = wanted_db
+            else:
+                makeup_db += a_makeup * (wanted_db - makeup_db)
+            applied_db = makeup_db
+            if applied_db > 0:  # pauses are not boosted: no noise pumped up between words
+                floor = level * 1e-10
+                loud = loudest[r]
+                ratio = (floor if floor > loud else loud) / level
+                if ratio < open_ratio:
+                    recent_db = 10 * log10(ratio)
+                    applied_db *= min(1.0, max(0.0, (recent_db - pause_low) / (pause_high - pause_low)))
+            if dynamic_db != last_dynamic_db:
+                last_dynamic_db, last_dyn = dynamic_db, 10 ** (dynamic_db / 20)
+            if applied_db != last_applied_db:
+                last_applied_db, last_makeup = applied_db, 10 ** (applied_db / 20)
+            a, b = b, last_dyn
+            dyn.append(last_dyn)
+            makeup.append(last_makeup)
+        self._envelope, self._style_env = envelope, style_env
+        self._speech_frames, self._makeup_db = speech_frames, makeup_db
 
     def _update_level(self) -> None:
         """Fold the latest block (400 ms, or the speech so far if shorter) into the running levels."""
@@ -538,7 +633,24 @@ class EffectChain:
             j0 = self._lim_pos
             j1 = min(_LIMITER_BLOCK, j0 + len(y) - done)
             piece = y[done : done + j1 - j0]
-            running = np.maximum.accumulate(np.abs(piece) * self._lim_inv[j0:j1])
+            magnitude = np.abs(piece)
+            if (
+                self._lim_env == CEILING
+                and float(magnitude.max()) * _UNDER_CEILING < CEILING
+                and self._lim_max * self._lim_pow[j0] * _UNDER_CEILING < CEILING
+            ):
+                # Nothing here reaches the ceiling and nothing before it still holds the gain down: the
+                # envelope below is CEILING throughout, so the gain is exactly 1. Only the state moves on.
+                out[done : done + j1 - j0] = piece
+                self._lim_max = max(self._lim_max, float((magnitude * self._lim_inv[j0:j1]).max()))
+                if j1 == _LIMITER_BLOCK:
+                    self._lim_max = 0.0
+                    self._lim_pos = 0
+                else:
+                    self._lim_pos = j1
+                done += j1 - j0
+                continue
+            running = np.maximum.accumulate(magnitude * self._lim_inv[j0:j1])
             running = np.maximum(running, self._lim_max)
             envelope = np.maximum(running * self._lim_pow[j0:j1], self._lim_env * self._lim_pow1[j0:j1])
             envelope = np.maximum(envelope, CEILING)
@@ -555,6 +667,27 @@ class EffectChain:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+# A chain is built per request (and per prosody change): the designs it uses are computed once per rate.
+def _butter(cutoff: float | tuple[float, float], btype: str, fs: int) -> np.ndarray:
+    """A 2nd-order Butterworth design as second-order sections (a copy: sosfilt wants it writable)."""
+    return _butter_design(cutoff, btype, fs).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _butter_design(cutoff: float | tuple[float, float], btype: str, fs: int) -> np.ndarray:
+    return signal.butter(2, cutoff, btype, fs=fs, output="sos")  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=16)
+def _limiter_powers(pole: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``r^j``, ``r^(j+1)`` and ``r^-j`` over one limiter block (read-only, shared)."""
+    index = np.arange(_LIMITER_BLOCK, dtype=np.float64)
+    powers = (pole**index, pole ** (index + 1), pole**-index)
+    for array in powers:
+        array.flags.writeable = False
+    return powers
 
 
 class _GatedLevel:
@@ -599,18 +732,6 @@ def _finite(value: float, default: float, low: float, high: float) -> float:
     if not math.isfinite(value):
         return default
     return min(high, max(low, value))
-
-
-def _compressor_db(over_db: float) -> float:
-    """Gain (dB, <= 0) for an envelope ``over_db`` above the running level, soft knee."""
-    over = over_db - _COMP_THRESHOLD_DB
-    slope = 1 - 1 / _COMP_RATIO
-    half = _COMP_KNEE_DB / 2
-    if over <= -half:
-        return 0.0
-    if over < half:
-        return -slope * (over + half) ** 2 / (2 * _COMP_KNEE_DB)
-    return -slope * over
 
 
 def _peaking(fs: int, f0: float, gain_db: float, q: float) -> np.ndarray:

@@ -4,10 +4,14 @@ The input is always mono s16le from an engine. It is resampled with soxr (high q
 output rate differs, then encoded: raw PCM, G.711 mu-law/A-law, WAV, MP3 (LAME, constant bitrate) or
 Opus in Ogg (libopus). :func:`encode_pcm` is :class:`StreamEncoder` fed once, so a streamed response
 and a whole-clip response carry the same audio. Encoding is deterministic: equal input, equal bytes.
+
+MP3 goes through the system's LAME when it is installed and encodes exactly as PyAV's does (three times
+as fast, see :mod:`chorus.audio.lame`), else through PyAV; the bytes are the same either way.
 """
 
 from __future__ import annotations
 
+import ctypes
 import struct
 from typing import Protocol
 
@@ -16,11 +20,13 @@ import numpy as np
 import soxr
 
 from chorus.audio.formats import OutputFormat
+from chorus.audio.lame import LameEncoder, system_lame
 from chorus.engines.base import PCMFormat
 
 __all__ = ["StreamEncoder", "encode_pcm", "linear_to_alaw", "linear_to_ulaw", "wav_header"]
 
 _RESAMPLE_QUALITY = "HQ"
+_CODECS = frozenset({"pcm", "ulaw", "alaw", "wav", "mp3", "opus"})
 # Ogg pages are cut at least this often (µs) so streamed Opus reaches the client in small steps
 # rather than in the muxer's default one-second pages.
 _OGG_PAGE_DURATION_US = 100_000
@@ -51,36 +57,49 @@ class StreamEncoder:
             raise ValueError(f"invalid source sample rate {source.sample_rate}")
         self.source = source
         self.format = fmt
+        if fmt.codec not in _CODECS:
+            raise ValueError(f"unsupported codec {fmt.codec!r}")
         self._pending = b""  # an odd trailing byte: half a sample, completed by the next feed
         self._closed = False
-        self._resampler = (
-            soxr.ResampleStream(
-                source.sample_rate, fmt.sample_rate, 1, dtype="float32", quality=_RESAMPLE_QUALITY
+        self._resampler: soxr.ResampleStream | None = None
+        self._sink: _Sink | None = None
+
+    def _start(self) -> _Sink:
+        # Built on first use rather than in __init__: a route makes its encoder on the event loop and
+        # feeds it from a worker thread, where setting up the resampler and codec (about a millisecond
+        # for MP3) holds nobody up.
+        if self.source.sample_rate != self.format.sample_rate:
+            self._resampler = soxr.ResampleStream(
+                self.source.sample_rate,
+                self.format.sample_rate,
+                1,
+                dtype="float32",
+                quality=_RESAMPLE_QUALITY,
             )
-            if source.sample_rate != fmt.sample_rate
-            else None
-        )
-        self._sink = _make_sink(fmt)
+        self._sink = _make_sink(self.format)
+        return self._sink
 
     def feed(self, pcm: bytes) -> bytes:
         """Encode more s16le mono PCM; returns whatever encoded bytes are ready."""
         if self._closed:
             raise RuntimeError("feed() after flush()")
+        sink = self._sink or self._start()
         data = self._pending + bytes(pcm)
         usable = len(data) - (len(data) % 2)
         self._pending = data[usable:]
         samples = np.frombuffer(data[:usable], dtype="<i2")
-        return self._sink.write(self._resample(samples, last=False))
+        return sink.write(self._resample(samples, last=False))
 
     def flush(self) -> bytes:
         """Finish the stream: drain the resampler and encoder and close any container."""
         if self._closed:
             return b""
+        sink = self._sink or self._start()
         self._closed = True
         # A dangling half sample cannot be decoded; it is dropped.
         self._pending = b""
-        out = self._sink.write(self._resample(np.zeros(0, dtype="<i2"), last=True))
-        return out + self._sink.close()
+        out = sink.write(self._resample(np.zeros(0, dtype="<i2"), last=True))
+        return out + sink.close()
 
     def _resample(self, samples: np.ndarray, *, last: bool) -> np.ndarray:
         if self._resampler is None:
@@ -221,8 +240,13 @@ def _audio_frame(samples: np.ndarray, layout_format: str, rate: int, pts: int) -
     return frame
 
 
-class _Mp3Sink:
-    """Raw MPEG audio frames from LAME at a constant bitrate (no container is needed for MP3)."""
+# LAME quality 7 ("fast, good for speech"): 1.5x faster than its default 3 at the same bitrate, which
+# matters because MP3 encoding is the largest cost on the streaming path.
+_MP3_QUALITY = 7
+
+
+class _PyAVMp3Sink:
+    """Raw MPEG audio frames from PyAV's LAME at a constant bitrate (no container is needed for MP3)."""
 
     def __init__(self, sample_rate: int, bitrate_kbps: int) -> None:
         context = av.CodecContext.create("libmp3lame", "w")
@@ -230,9 +254,7 @@ class _Mp3Sink:
         context.layout = "mono"
         context.format = "s16p"
         context.bit_rate = bitrate_kbps * 1000
-        # LAME quality 7 ("fast, good for speech"): 1.5x faster than its default 3 at the same bitrate,
-        # which matters because MP3 encoding is the largest cost on the streaming path.
-        context.options = {"compression_level": "7"}
+        context.options = {"compression_level": str(_MP3_QUALITY)}
         context.open()
         self._context = context
         self._rate = sample_rate
@@ -256,6 +278,30 @@ class _Mp3Sink:
         if self._pts == 0:
             out += self._encode([np.zeros(1, dtype="<i2")])  # no audio at all: still a decodable file
         return out + b"".join(bytes(packet) for packet in self._context.encode(None))
+
+
+class _LameMp3Sink:
+    """The same frames as :class:`_PyAVMp3Sink`, from the system's LAME (see :mod:`chorus.audio.lame`)."""
+
+    def __init__(self, lib: ctypes.CDLL, sample_rate: int, bitrate_kbps: int) -> None:
+        self._encoder = LameEncoder(lib, sample_rate, bitrate_kbps, _MP3_QUALITY)
+        self._samples = 0
+
+    def write(self, samples: np.ndarray) -> bytes:
+        self._samples += samples.size
+        return self._encoder.encode(samples)
+
+    def close(self) -> bytes:
+        out = b""
+        if self._samples == 0:
+            out = self._encoder.encode(np.zeros(1, dtype="<i2"))  # no audio at all: still a decodable file
+        return out + self._encoder.flush()
+
+
+def pyav_mp3(samples: np.ndarray, sample_rate: int, bitrate_kbps: int) -> bytes:
+    """``samples`` (s16 mono) as MP3 through PyAV's encoder, whatever LAME the system has."""
+    sink = _PyAVMp3Sink(sample_rate, bitrate_kbps)
+    return sink.write(samples) + sink.close()
 
 
 class _Collector:
@@ -326,7 +372,10 @@ def _make_sink(fmt: OutputFormat) -> _Sink:
     if fmt.codec == "wav":
         return _WavSink(fmt.sample_rate)
     if fmt.codec == "mp3":
-        return _Mp3Sink(fmt.sample_rate, fmt.bitrate_kbps or 128)
+        lame = system_lame()
+        if lame is not None:
+            return _LameMp3Sink(lame, fmt.sample_rate, fmt.bitrate_kbps or 128)
+        return _PyAVMp3Sink(fmt.sample_rate, fmt.bitrate_kbps or 128)
     if fmt.codec == "opus":
         return _OpusSink(fmt.sample_rate, fmt.bitrate_kbps or 64)
     raise ValueError(f"unsupported codec {fmt.codec!r}")

@@ -17,6 +17,11 @@ from chorus.services.plans import get_plan
 from chorus.storage.models import ApiKey, User
 
 ADMIN_USER = "admin"
+# Every request authenticates, and the key lookup is a database round trip: a key's principal is
+# remembered for this long. Changes made through this service (revoking a key) apply at once; changes
+# made by another process (``chorus keys revoke`` beside a running server) within this time.
+PRINCIPAL_TTL_S = 2.0
+_PRINCIPAL_CACHE_SIZE = 4096
 LOCAL_KEY = "local cli"
 
 
@@ -48,6 +53,20 @@ class Principal:
             )
 
 
+def _principal(key: ApiKey, user: User) -> Principal:
+    """What ``key`` (of ``user``) may do; administrators and ``all`` keys have every permission."""
+    permissions = None if (user.is_admin or key.permissions == "all") else frozenset(key.permissions)
+    return Principal(
+        user_id=user.id,
+        key_id=key.id,
+        key_hint=key.hint,
+        permissions=permissions,
+        is_admin=user.is_admin,
+        rate_limit_per_minute=key.rate_limit_per_minute,
+        max_concurrent_requests=key.max_concurrent_requests,
+    )
+
+
 @dataclass(frozen=True)
 class CreatedKey:
     key_id: str
@@ -57,9 +76,17 @@ class CreatedKey:
 
 
 class AccountService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], default_plan: str) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        default_plan: str,
+        principal_ttl_s: float = PRINCIPAL_TTL_S,
+    ) -> None:
         self._sessions = sessions
         self._default_plan = default_plan
+        # sha256 of a secret -> (monotonic expiry, its principal): see PRINCIPAL_TTL_S.
+        self._principal_ttl_s = principal_ttl_s
+        self._principals: dict[str, tuple[float, Principal]] = {}
 
     async def get_or_create_user(
         self, session: AsyncSession, name: str, plan: str | None = None, is_admin: bool = False
@@ -122,6 +149,7 @@ class AccountService:
 
     async def ensure_admin_key(self, secret: str) -> None:
         """Make ``secret`` an administrator key (idempotent across restarts)."""
+        self._principals.clear()
         async with self._sessions() as session, session.begin():
             existing = (
                 await session.execute(select(ApiKey).where(ApiKey.key_hash == hash_key(secret)))
@@ -167,7 +195,8 @@ class AccountService:
             key = matches[0]
             await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(is_disabled=True))
             key.is_disabled = True
-            return key
+        self._principals.clear()
+        return key
 
     async def authenticate(self, secret: str | None) -> Principal:
         if not secret:
@@ -175,27 +204,41 @@ class AccountService:
                 "Neither authorization header nor xi-api-key received, please provide one.",
                 status="needs_authorization",
             )
+        digest = hash_key(secret)
+        now = time.monotonic()
+        cached = self._principals.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         async with self._sessions() as session:
             row = (
                 await session.execute(
                     select(ApiKey, User)
                     .join(User, ApiKey.user_id == User.id)
-                    .where(ApiKey.key_hash == hash_key(secret))
+                    .where(ApiKey.key_hash == digest)
                 )
             ).first()
         if row is None or row[0].is_disabled:
+            self._principals.pop(digest, None)
             raise Unauthorized("Invalid API key", status="invalid_api_key")
-        key, user = row
-        permissions = None if (user.is_admin or key.permissions == "all") else frozenset(key.permissions)
-        return Principal(
-            user_id=user.id,
-            key_id=key.id,
-            key_hint=key.hint,
-            permissions=permissions,
-            is_admin=user.is_admin,
-            rate_limit_per_minute=key.rate_limit_per_minute,
-            max_concurrent_requests=key.max_concurrent_requests,
-        )
+        principal = _principal(*row)
+        if self._principal_ttl_s > 0:
+            if len(self._principals) >= _PRINCIPAL_CACHE_SIZE:
+                self._principals.clear()
+            self._principals[digest] = (now + self._principal_ttl_s, principal)
+        return principal
+
+    async def principal_for_key(self, key_id: str) -> Principal | None:
+        """The principal of the enabled key ``key_id`` (None when it does not exist or is disabled): who a
+        credential issued by that key, such as a single-use token, acts as."""
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(ApiKey, User).join(User, ApiKey.user_id == User.id).where(ApiKey.id == key_id)
+                )
+            ).first()
+        if row is None or row[0].is_disabled:
+            return None
+        return _principal(*row)
 
     async def local_principal(self) -> Principal:
         """The administrator acting locally (the CLI without a server): no secret involved."""

@@ -7,13 +7,15 @@ characters still fit, so concurrent requests at the edge of a quota can never ov
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import NoReturn
 
-from sqlalchemy import delete, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import delete, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from chorus.config import Settings
 from chorus.errors import QuotaExceeded
@@ -72,9 +74,11 @@ class CreditService:
         voice_id: str | None,
         product: str,
     ) -> Charge:
-        async with self._sessions() as session, session.begin():
+        # Core statements on a connection, not the ORM session: a charge precedes every generation's first
+        # byte, and the session's unit of work adds a third to its cost without doing anything here.
+        async with self._connect() as conn:
             user_row = (
-                await session.execute(
+                await conn.execute(
                     update(User)
                     .where(User.id == principal.user_id)
                     .where(
@@ -88,7 +92,7 @@ class CreditService:
             if user_row is None:
                 raise _OverQuota("user")
             key_row = (
-                await session.execute(
+                await conn.execute(
                     update(ApiKey)
                     .where(ApiKey.id == principal.key_id)
                     .where(
@@ -101,22 +105,43 @@ class CreditService:
             ).first()
             if key_row is None:
                 raise _OverQuota("key")
-            event = UsageEvent(
-                user_id=principal.user_id,
-                api_key_id=principal.key_id,
-                model_id=model_id,
-                voice_id=voice_id,
-                product=product,
-                characters=characters,
-                credits=credits,
-                created_at=time.time(),
-            )
-            session.add(event)
-            await session.flush()
+            event_id = (
+                await conn.execute(
+                    insert(UsageEvent)
+                    .values(
+                        user_id=principal.user_id,
+                        api_key_id=principal.key_id,
+                        model_id=model_id,
+                        voice_id=voice_id,
+                        product=product,
+                        characters=characters,
+                        credits=credits,
+                        created_at=time.time(),
+                    )
+                    .returning(UsageEvent.id)
+                )
+            ).scalar_one()
             count_to = int(user_row[0])
         return Charge(
-            credits, characters, count_to - credits, count_to, event.id, principal.user_id, principal.key_id
+            credits,
+            characters,
+            count_to - credits,
+            count_to,
+            int(event_id),
+            principal.user_id,
+            principal.key_id,
         )
+
+    @contextlib.asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection | AsyncSession]:
+        """One transaction on a plain connection of the sessions' engine (or a session, if unbound)."""
+        bind = self._sessions.kw.get("bind")
+        if isinstance(bind, AsyncEngine):
+            async with bind.begin() as conn:
+                yield conn
+        else:
+            async with self._sessions() as session, session.begin():
+                yield session
 
     async def refund(self, charge: Charge) -> None:
         """Give back a charge whose work failed (best effort: never raises into the error path)."""

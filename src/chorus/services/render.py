@@ -79,9 +79,15 @@ def _effect_settings(settings: dict[str, Any], prosody: Prosody) -> EffectSettin
 
 
 class _Renderer:
-    def __init__(self, plan: RenderPlan, should_stop: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        plan: RenderPlan,
+        should_stop: Callable[[], bool],
+        pace: Callable[[float], None] | None = None,
+    ) -> None:
         self.plan = plan
         self.should_stop = should_stop
+        self.pace = pace
         self.format = plan.engine.output_format()
         self.clock = 0.0
         self.prosody = Prosody()
@@ -194,6 +200,11 @@ class _Renderer:
             sub = norm.text[sub_start:sub_end]
             if not sub.strip():
                 continue
+            if self.pace is not None:
+                # Between engine calls no engine worker is held: the one place a job may wait its turn.
+                self.pace(self.clock)
+                if self.should_stop():
+                    return
             piece_t0 = self.clock
             chunks = plan.engine.synthesize(replace(request, text=sub))
             voice = self._voice_stream()
@@ -277,6 +288,14 @@ def _shift(span: tuple[int, int], offset: int) -> tuple[int, int]:
     return span[0] + offset, span[1] + offset
 
 
-def render(plan: RenderPlan, should_stop: Callable[[], bool] = lambda: False) -> Iterator[RenderedChunk]:
-    """Synthesise ``plan`` chunk by chunk (blocking; run it in a worker thread)."""
-    return _Renderer(plan, should_stop).run()
+def render(
+    plan: RenderPlan,
+    should_stop: Callable[[], bool] = lambda: False,
+    pace: Callable[[float], None] | None = None,
+) -> Iterator[RenderedChunk]:
+    """Synthesise ``plan`` chunk by chunk (blocking; run it in a worker thread).
+
+    ``pace``, when given, is called before each engine call with the seconds of audio rendered so far;
+    it may block (see :class:`chorus.services.tts.FirstAudioFirst`).
+    """
+    return _Renderer(plan, should_stop, pace).run()

@@ -8,7 +8,10 @@ The edge calls ``finish`` with the encoded audio (history) or ``abort`` (refund)
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,6 +50,65 @@ class TTSInput:
     enable_ssml_parsing: bool = True
 
 
+class FirstAudioFirst:
+    """Scheduling between concurrent generations: jobs that have no audio out yet go first.
+
+    The work before a stream's first byte (authentication, the charge, synthesising, processing and
+    encoding its first clause) shares the CPUs and the GIL with the streams already running; served in
+    arrival order, each request of a burst waits for the others' whole sentences. So a job that has
+    produced audio gives way before each further engine call while another admitted job has none yet:
+    it waits for them (at most ``max_wait_s``) only as long as the audio it has produced stays more than
+    ``keep_s`` ahead of real time. A streaming client never runs dry for it, the work done is the same,
+    and the first audio of every stream in a burst leaves sooner.
+    """
+
+    def __init__(self, max_wait_s: float = 0.25, keep_s: float = 0.2) -> None:
+        self.max_wait_s = max_wait_s
+        self.keep_s = keep_s
+        self._cond = threading.Condition()
+        self._waiting = 0  # admitted jobs without audio yet
+
+    def admit(self) -> _Admission:
+        """A job starts: it counts as waiting for its first audio until the admission is released."""
+        with self._cond:
+            self._waiting += 1
+        return _Admission(self)
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    def _released(self) -> None:
+        with self._cond:
+            self._waiting -= 1
+            if self._waiting == 0:
+                self._cond.notify_all()
+
+    def pace(self, ahead_s: float) -> None:
+        """Called by a job with audio out and ``ahead_s`` seconds of it not yet due: give way (blocks)."""
+        timeout = min(self.max_wait_s, ahead_s - self.keep_s)
+        if timeout <= 0 or not self._waiting:
+            return
+        with self._cond:
+            self._cond.wait_for(lambda: self._waiting == 0, timeout)
+
+
+class _Admission:
+    """One job's place among those waiting for first audio; :meth:`release` is idempotent."""
+
+    def __init__(self, gate: FirstAudioFirst) -> None:
+        self._gate = gate
+        self._lock = threading.Lock()
+        self._open = True
+
+    def release(self) -> None:
+        with self._lock:
+            if not self._open:
+                return
+            self._open = False
+        self._gate._released()
+
+
 class SynthesisJob:
     """One paid-for synthesis: iterate ``chunks()`` once, then ``finish`` or ``abort``."""
 
@@ -59,8 +121,13 @@ class SynthesisJob:
         voice: Voice,
         plan: RenderPlan,
         charge: Charge,
+        admission: _Admission | None = None,
     ) -> None:
         self._service = service
+        self._admission = admission
+        if admission is not None:
+            # However the job ends (or is dropped unfinished), it stops holding the others back.
+            weakref.finalize(self, admission.release)
         self._principal = principal
         self._request = request
         self._charge = charge
@@ -77,19 +144,38 @@ class SynthesisJob:
         """Rendered chunks with ``encode(chunk.pcm)``, both computed in a worker thread.
 
         Encoding there (not on the event loop) lets streams encode in parallel and keeps the loop free.
+        Once its first audio is out, the job gives way to newer jobs between engine calls
+        (:class:`FirstAudioFirst`).
         """
+        gate = self._service.first_audio
+        first_audio_at: float | None = None
+
+        def pace(rendered_s: float) -> None:
+            if first_audio_at is not None:
+                gate.pace(rendered_s - (time.monotonic() - first_audio_at))
 
         def produce(stop: Callable[[], bool]) -> Iterator[tuple[RenderedChunk, bytes]]:
-            for chunk in render(self.plan, stop):
-                yield chunk, encode(chunk.pcm)
+            nonlocal first_audio_at
+            for chunk in render(self.plan, stop, pace):
+                data = encode(chunk.pcm)
+                if first_audio_at is None and chunk.pcm:
+                    first_audio_at = time.monotonic()
+                    self._release()
+                yield chunk, data
+            self._release()
 
         return iterate_in_thread(self._service.executor, produce)
+
+    def _release(self) -> None:
+        if self._admission is not None:
+            self._admission.release()
 
     async def finish(
         self, audio: bytes, alignment: CharAlignment | None = None, normalized: CharAlignment | None = None
     ) -> str | None:
         """Record the generation in history (when logging is on). Call once, after the last chunk."""
         self._settled = True
+        self._release()
         if self.history_item_id is None:
             return None
         request = self._request
@@ -121,6 +207,7 @@ class SynthesisJob:
 
     async def abort(self) -> None:
         """Give the credits back: the client got no complete result."""
+        self._release()
         if not self._settled:
             self._settled = True
             await asyncio.shield(self._service.credits.refund(self._charge))
@@ -144,6 +231,7 @@ class TTSService:
         self.history = history
         # Engine calls block (C code, worker-process pipes): a dedicated pool, sized for many streams.
         self.executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="chorus-tts")
+        self.first_audio = FirstAudioFirst()
         # (engine name, engine voice) -> median F0 of that voice as it speaks unmodified; saved voices whose
         # transform sets a pitch need it (the container plugs in the voice-lab measurement, which caches).
         self.base_f0: Callable[[str, str], float | None] | None = None
@@ -152,6 +240,16 @@ class TTSService:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     async def start(self, principal: Principal, voice_id: str, request: TTSInput) -> SynthesisJob:
+        admission = self.first_audio.admit()
+        try:
+            return await self._start(principal, voice_id, request, admission)
+        except BaseException:
+            admission.release()
+            raise
+
+    async def _start(
+        self, principal: Principal, voice_id: str, request: TTSInput, admission: _Admission
+    ) -> SynthesisJob:
         text = request.text
         if not text.strip():
             raise BadRequest("text must contain at least one non-whitespace character.", status="empty_text")
@@ -165,7 +263,7 @@ class TTSService:
         resolved = await self.voices.resolve(principal, voice_id)
         plan = self.plan(spec, resolved, request)
         charge = await self.credits.charge(principal, len(text), model_id=spec.model_id, voice_id=voice_id)
-        return SynthesisJob(self, principal, request, spec, resolved.voice, plan, charge)
+        return SynthesisJob(self, principal, request, spec, resolved.voice, plan, charge, admission)
 
     def _for_language(self, engine: TTSEngine, voice: Voice, language: str) -> tuple[TTSEngine, str]:
         """Keep the voice's engine if it speaks ``language``; else the closest voice of one that does.

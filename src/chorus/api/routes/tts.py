@@ -36,7 +36,7 @@ class TTSCall:
         services: ServicesDep,
         principal: Speaker,
         enable_logging: bool = True,
-        optimize_streaming_latency: Annotated[int | None, Query(ge=0, le=4)] = None,
+        optimize_streaming_latency: int | None = None,
     ) -> None:
         self.voice_id, self.body, self.request = voice_id, body, request
         self.services, self.principal = services, principal
@@ -69,7 +69,20 @@ class TTSCall:
         return job, fmt
 
 
-Call = Annotated[TTSCall, Depends()]
+async def tts_call(
+    voice_id: str,
+    body: TextToSpeechBody,
+    request: Request,
+    services: ServicesDep,
+    principal: Speaker,
+    enable_logging: bool = True,
+    optimize_streaming_latency: Latency = None,
+) -> TTSCall:
+    # A coroutine, not the class itself: FastAPI would construct a class dependency in a worker thread.
+    return TTSCall(voice_id, body, request, services, principal, enable_logging, optimize_streaming_latency)
+
+
+Call = Annotated[TTSCall, Depends(tts_call)]
 
 
 def _headers(job: SynthesisJob) -> dict[str, str]:
