@@ -69,6 +69,18 @@ class Settings(BaseSettings):
     # Download a missing Whisper model from model_hub_url on first use (as `chorus models pull` would).
     whisper_download: bool = False
 
+    # Realtime speech to text (/v1/speech-to-text/realtime), per server process: sessions open at once
+    # (each may hold a decoder and a worker thread), the most audio one chunk may carry, the most received
+    # audio that may wait to be decoded before the session ends (queue_overflow), how long a session may
+    # stay open, credits taken ahead in blocks of this many seconds, and the most queued audio decoded in one
+    # step when a session has fallen behind.
+    realtime_stt_max_sessions: int = Field(default=16, ge=1)
+    realtime_stt_max_chunk_s: float = Field(default=10.0, gt=0)
+    realtime_stt_max_backlog_s: float = Field(default=60.0, gt=0)
+    realtime_stt_max_session_s: float = Field(default=3600.0, gt=0)
+    realtime_stt_charge_block_s: int = Field(default=10, ge=1)
+    realtime_stt_max_batch_s: float = Field(default=1.0, gt=0)
+
     # Money: credits charged per character, by model.
     model_credit_multipliers: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_MODEL_MULTIPLIERS)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -265,6 +266,37 @@ async def test_manual_commit_partials_finals_and_timestamps(
     assert " ".join(w["text"] for w in timed["words"] if w["type"] == "word") == committed["text"]
 
 
+async def test_successive_manual_commits_split_the_session(
+    server: LiveServer, speech: dict[str, bytes]
+) -> None:
+    """Each commit holds what was said since the previous one, timed on the session's clock; a commit in
+    the middle of a sentence splits it without losing or repeating words."""
+    first = speech["door"] + silence(0.3)
+    second = speech["apples"] + silence(0.3)
+    weather = speech["weather"]
+    half = len(weather) // 4 * 2
+    query = "model_id=scribe_v2_realtime&include_timestamps=true"
+    committed: list[dict[str, Any]] = []
+    async with session(server, query) as ws:
+        await recv(ws)
+        for audio in (first, second, weather[:half], weather[half:] + silence(0.3)):
+            await send_audio(ws, audio)
+            await ws.send(commit_message())
+            messages = await recv_until(ws, "committed_transcript_with_timestamps")
+            committed.append(messages[-1])
+    assert word_error_rate(SENTENCES["door"], committed[0]["text"]) <= 0.35, committed[0]["text"]
+    assert word_error_rate(SENTENCES["apples"], committed[1]["text"]) <= 0.35, committed[1]["text"]
+    split = f"{committed[2]['text']} {committed[3]['text']}"
+    assert word_error_rate(SENTENCES["weather"], split) <= 0.4, [c["text"] for c in committed[2:]]
+    assert committed[2]["text"] and committed[3]["text"]  # both halves were heard
+    ends = np.cumsum([len(a) / 32000 for a in (first, second, weather[:half], weather[half:])])
+    for index, message in enumerate(committed):
+        words = [w for w in message["words"] if w["type"] == "word"]
+        assert words, message
+        start, end = (ends[index - 1] if index else 0.0) - 0.05, ends[index] + 0.05
+        assert all(start <= w["start"] <= w["end"] <= end for w in words), (index, words)
+
+
 async def test_vad_commits_after_silence_one_segment_each(
     server: LiveServer, speech: dict[str, bytes]
 ) -> None:
@@ -497,9 +529,9 @@ async def test_database_token_store_consumes_once(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'tokens.db'}")
     try:
         db.migrate()  # migration 0005 creates the table
-        tokens = await TokenService.open(db.engine, db.sessions)
-        assert isinstance(tokens.store, DatabaseTokenStore)
         accounts = AccountService(db.sessions, "free")
+        tokens = await TokenService.open(db.engine, db.sessions, accounts)
+        assert isinstance(tokens.store, DatabaseTokenStore)
         created = await accounts.create_key("k", user_name="u")
         principal = await accounts.authenticate(created.secret)
         issued = await tokens.issue(principal, "realtime_scribe")

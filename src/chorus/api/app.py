@@ -74,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(speech_to_speech.router)
     app.include_router(health.router)
     app.include_router(api)
+    # Authenticates itself: a single-use batch_scribe token or a key.
+    app.include_router(stt.batch_router)
     # WebSockets authenticate themselves: the key may arrive in the first message.
     app.include_router(tts_ws.router)
     app.include_router(stt_realtime.router)

@@ -82,6 +82,7 @@ class Services:
         jobs = InProcessJobQueue.from_settings(db.sessions, settings)
         webhooks = WebhookService(db.sessions, settings, jobs)
         stt_engine = build_stt_engine(settings)  # chosen by settings.stt_engine (chorus.stt.registry)
+        realtime_limits = RealtimeLimits.from_settings(settings)
         services = cls(
             settings=settings,
             db=db,
@@ -99,9 +100,11 @@ class Services:
             concurrency=ConcurrencyLimiter(),
             # Realtime sessions get their own engine: one decoder per session that may run at once.
             realtime_stt=RealtimeSTTService(
-                credits, build_stt_engine(settings, RealtimeLimits().max_sessions, reuse=stt_engine)
+                credits,
+                build_stt_engine(settings, realtime_limits.max_sessions, reuse=stt_engine),
+                realtime_limits,
             ),
-            tokens=await TokenService.open(db.engine, db.sessions),
+            tokens=await TokenService.open(db.engine, db.sessions, accounts),
             jobs=jobs,
             webhooks=webhooks,
         )

@@ -23,7 +23,8 @@ so a session never waits for a thread and never takes one from TTS or batch STT)
 queues audio. When the decoder falls behind, queued audio is decoded in larger steps (at most
 :attr:`RealtimeLimits.max_batch_s` at once), which costs less per second of audio.
 
-Limits (:class:`RealtimeLimits`; errors are ``{message_type, error}``):
+Limits (:class:`RealtimeLimits`, from the ``CHORUS_REALTIME_STT_*`` settings, defaults in parentheses;
+errors are ``{message_type, error}``):
 
 - ``chunk_size_exceeded``: one chunk holds more than ``max_chunk_s`` (10 s) of audio. The chunk is refused;
   the session goes on.
@@ -55,6 +56,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from chorus.config import Settings
 from chorus.errors import QuotaExceeded
 from chorus.services.accounts import Principal
 from chorus.services.credits import Charge, CreditService
@@ -90,7 +92,7 @@ TRY_AGAIN_LATER = 1013
 
 @dataclass
 class RealtimeLimits:
-    """Per-server-process limits (see the module docstring)."""
+    """Per-server-process limits (see the module docstring); set by ``CHORUS_REALTIME_STT_*``."""
 
     max_sessions: int = 16
     max_chunk_s: float = 10.0
@@ -98,6 +100,17 @@ class RealtimeLimits:
     max_session_s: float = 3600.0
     charge_block_s: int = 10
     max_batch_s: float = 1.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RealtimeLimits:
+        return cls(
+            max_sessions=settings.realtime_stt_max_sessions,
+            max_chunk_s=settings.realtime_stt_max_chunk_s,
+            max_backlog_s=settings.realtime_stt_max_backlog_s,
+            max_session_s=settings.realtime_stt_max_session_s,
+            charge_block_s=settings.realtime_stt_charge_block_s,
+            max_batch_s=settings.realtime_stt_max_batch_s,
+        )
 
 
 class RealtimeError(Exception):
@@ -230,11 +243,16 @@ class SilenceCommitter:
 
 
 class SegmentTranscriber:
-    """The decoding side of a session: one engine stream per committed segment, and the messages.
+    """The decoding side of a session: the engine stream, and the messages.
+
+    A commit ends the utterance in progress. When the engine's stream can do that and go on (a ``cut()``
+    method, as :class:`~chorus.stt.pocketsphinx_engine.PocketsphinxStream` has), one stream serves the whole
+    session, so what it learnt about the channel (loudness, cepstral mean) carries over from one commit to
+    the next; otherwise each committed segment gets a stream of its own, finished at the commit.
 
     Not thread-safe: the session calls it from one worker thread at a time. Times are on the session's
-    clock (seconds of audio received since it opened); each segment's engine stream starts at zero, so its
-    word times are shifted by where it began.
+    clock (seconds of audio received since it opened); a stream's clock starts at zero, so its word times
+    are shifted by where it began.
     """
 
     def __init__(self, engine: Any, config: RealtimeConfig, vad: Any) -> None:
@@ -330,9 +348,14 @@ class SegmentTranscriber:
 
     def _commit(self, *, automatic: bool) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
-        stream, self._stream = self._stream, None
+        stream = self._stream
         if stream is not None:
-            messages += self._take(stream.finish())
+            cut = getattr(stream, "cut", None)
+            if cut is not None:
+                messages += self._take(cut())
+            else:
+                self._stream = None
+                messages += self._take(stream.finish())
         self._partial = ""
         text = self._text()
         finals, self._finals = self._finals, []

@@ -4,8 +4,14 @@ A token stands in for the API key that created it, for one connection of one kin
 ``realtime_scribe`` (the realtime speech-to-text WebSocket), ``batch_scribe`` (``POST /v1/speech-to-text``)
 or ``tts_websocket`` (the TTS WebSockets). It expires :data:`TOKEN_TTL_S` seconds after it was issued and
 is consumed by the first connection that presents it; a token of another type is refused without being
-consumed. Redeeming gives the creating key's :class:`Principal`, so permissions, limits, usage and credits
-are that key's (a key disabled since is refused).
+consumed. Redeeming gives the creating key's :class:`Principal` (looked up by the :class:`AccountService`,
+as for the key itself), so permissions, limits, usage and credits are that key's (a key disabled since is
+refused).
+
+Where each type is accepted: ``realtime_scribe`` as the ``token`` query parameter of
+``/v1/speech-to-text/realtime``, ``batch_scribe`` as the ``token`` query parameter of ``POST
+/v1/speech-to-text``, ``tts_websocket`` as the ``single_use_token`` query parameter of
+``/v1/text-to-speech/{voice_id}/stream-input`` and ``/multi-stream-input``.
 
 Only a SHA-256 of the token is stored, as for API keys. Storage: :class:`DatabaseTokenStore` keeps tokens in
 the ``single_use_tokens`` table, so every worker process of a server (and every server on the database)
@@ -29,8 +35,8 @@ from sqlalchemy import delete, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from chorus.errors import Unauthorized
-from chorus.services.accounts import Principal
-from chorus.storage.models import ApiKey, SingleUseToken, User
+from chorus.services.accounts import AccountService, Principal
+from chorus.storage.models import SingleUseToken
 
 log = logging.getLogger(__name__)
 
@@ -172,26 +178,28 @@ class TokenService:
     def __init__(
         self,
         store: TokenStore,
-        sessions: async_sessionmaker[AsyncSession],
+        accounts: AccountService,
         *,
         ttl_s: float = TOKEN_TTL_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self._sessions = sessions
+        self._accounts = accounts
         self.ttl_s = ttl_s
         self.clock = clock
 
     @classmethod
-    async def open(cls, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> TokenService:
+    async def open(
+        cls, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], accounts: AccountService
+    ) -> TokenService:
         """The service over the database when it has the ``single_use_tokens`` table, else in memory."""
         if await table_exists(engine, single_use_tokens.name):
-            return cls(DatabaseTokenStore(sessions), sessions)
+            return cls(DatabaseTokenStore(sessions), accounts)
         log.warning(
             "single-use tokens are kept in memory (no single_use_tokens table): with several worker "
             "processes a token works only on the worker that issued it"
         )
-        return cls(MemoryTokenStore(), sessions)
+        return cls(MemoryTokenStore(), accounts)
 
     async def issue(self, principal: Principal, token_type: str) -> IssuedToken:
         """A new token of ``token_type`` for ``principal``'s key (the caller has checked permissions)."""
@@ -222,7 +230,13 @@ class TokenService:
         record = await self.store.take(token_hash, token_type, now)
         if record is None:
             raise Unauthorized(await self._why_refused(token_hash, token_type, now), status="invalid_token")
-        return await self._principal(record.key_id)
+        principal = await self._accounts.principal_for_key(record.key_id)
+        if principal is None:
+            raise Unauthorized(
+                "The API key that issued this single-use token no longer exists or is disabled.",
+                status="invalid_token",
+            )
+        return principal
 
     async def _why_refused(self, token_hash: str, token_type: str, now: float) -> str:
         record = await self.store.get(token_hash)
@@ -233,27 +247,3 @@ class TokenService:
         if record.consumed_at is not None:
             return "This single-use token has already been used."
         return "This single-use token has expired (tokens are valid for 15 minutes)."
-
-    async def _principal(self, key_id: str) -> Principal:
-        async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(ApiKey, User).join(User, ApiKey.user_id == User.id).where(ApiKey.id == key_id)
-                )
-            ).first()
-        if row is None or row[0].is_disabled:
-            raise Unauthorized(
-                "The API key that issued this single-use token no longer exists or is disabled.",
-                status="invalid_token",
-            )
-        key, user = row
-        permissions = None if (user.is_admin or key.permissions == "all") else frozenset(key.permissions)
-        return Principal(
-            user_id=user.id,
-            key_id=key.id,
-            key_hint=key.hint,
-            permissions=permissions,
-            is_admin=user.is_admin,
-            rate_limit_per_minute=key.rate_limit_per_minute,
-            max_concurrent_requests=key.max_concurrent_requests,
-        )

@@ -6,6 +6,10 @@ helps pocketsphinx: its batch cepstral mean normalisation is computed over speec
 the search restarts at every pause, and word times come out relative to a natural start. The feature state
 is re-initialised before every utterance, so a result never depends on what a pooled decoder decoded before.
 
+Live transcription (:class:`PocketsphinxStream`) decodes speech as it arrives, with decoders of its own whose
+search is cheaper (:data:`STREAM_DECODER_CONFIG`: one pass, tighter pruning), so that one core keeps up with
+many realtime sessions; batch requests never use them.
+
 Words and times come from the decoder's segmentation (``ps_seg_*``): fillers (``<s>``, ``</s>``, ``<sil>``,
 ``[NOISE]`` ...) are skipped, alternate pronunciations (``read(2)``) are reported as the word, and frames
 (100 per second) become seconds. Confidence: ``Word.logprob`` is the natural log of the word's posterior
@@ -22,9 +26,11 @@ Python binding is used instead (correct, but serialised).
 
 Keyterms: words of :attr:`TranscribeOptions.keyterms` missing from the pronunciation dictionary are added (the
 pronunciation from eSpeak NG when it is installed, else from simple letter-to-sound rules) so they can be
-recognised at all, and come back spelled as the client wrote them. A decoder with added words serves only
-requests with the same keyterms (the pool keeps it for them); words already in the dictionary are not boosted
-(TODO: a biased language model; pocketsphinx cannot re-weight a word of a loaded binary LM in place).
+recognised at all, and come back spelled as the client wrote them. Then every keyterm is boosted: the decoder
+searches with its language model interpolated with a small keyterm model (:mod:`chorus.stt.keyterm_bias`;
+strength :attr:`PocketsphinxSettings.keyterm_boost`). A decoder with added words or a keyterm model serves
+only requests with the same keyterms (the pool keeps it for them), so requests without keyterms are decoded
+exactly as before. Without the C API (the Python binding fallback) keyterms only add missing words.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from chorus.engines.base import EngineBusy
+from chorus.stt import keyterm_bias
 from chorus.stt.audio_input import LevelTracker, Resampler16k, prepare
 from chorus.stt.base import (
     Final,
@@ -80,6 +87,23 @@ FRAME_RATE = 100  # pocketsphinx frames per second (the en-us model's -frate)
 # 25.3% to 24.3%; wider beams (5x slower), wip, topn, cmn and noise removal changed nothing that mattered.
 # Everything else is pocketsphinx's default for the en-us model.
 TUNED_DECODER_CONFIG: Mapping[str, object] = {"lw": 5.5, "fwdflatlw": 7.5, "bestpathlw": 8.5}
+# Streams (realtime sessions) search more cheaply than batch, so one core keeps up with many live sessions:
+# no second (fwdflat) pass, which cost ~0.05 CPU s per audio s (the bestpath lattice pass still runs, for the
+# final words and their posteriors); at most 3000 HMMs per frame; narrower word-exit and phone-transition
+# beams (pocketsphinx defaults: maxhmmpf 30000, wbeam and lponlybeam 7e-29, pbeam 1e-48; the main beam stays,
+# narrowing it cost the most accuracy). Measured 2026-11-21 by streaming 32 LibriSpeech clips (the first 4
+# 8-16 s clips of each of bench/stt_realtime.py's 8 speakers, 440 s) in 100 ms chunks through the realtime
+# transcriber, committing after each clip: CPU per audio second 0.23 -> 0.095 (x0.41, both on one loaded
+# machine: compare the ratio), WER 27.6% -> 29.1%. Tried and dropped: ds 2 (GMMs on every other frame,
+# ~15% less CPU, WER +4-9 points), topn 2 (~10% less, +2 points), beam 1e-40 (WER +5), maxhmmpf <= 2500 or
+# pbeam 1e-30 (+1-2 points each for ~10%), pl_window 0/3/4/7 (none cheaper), maxwpf 5 (no change).
+STREAM_DECODER_CONFIG: Mapping[str, object] = {
+    "fwdflat": False,
+    "maxhmmpf": 3000,
+    "wbeam": 1e-20,
+    "lponlybeam": 1e-20,
+    "pbeam": 1e-40,
+}
 # Short segments suit pocketsphinx: a 100 ms pause ends a segment, padded by 100 ms (24.3% -> 23.9% on the
 # same clips; 50 ms of padding clips word edges, 1 s of silence keeps segments too long).
 # Re-measured 2026-11-21 against pocketsphinx's defaults (lw 6.5 ..., VADParams()) on every clip: LibriSpeech
@@ -161,6 +185,7 @@ class _Decoder(Protocol):
     def set_cmn(self, cmn: str) -> None: ...
     def lookup_word(self, word: str) -> str | None: ...
     def add_word(self, word: str, phones: str) -> None: ...
+    def bias(self, spec: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -204,6 +229,7 @@ class _NativeAPI:
         self.libc_free = libc.free
         self.libc_free.restype = None
         self.libc_free.argtypes = [p]
+        self.keyterm_bias = keyterm_bias.bind_native(lib)  # None: keyterms only add missing words
 
 
 _native_api_lock = threading.Lock()
@@ -220,6 +246,17 @@ def _native_api() -> _NativeAPI | None:
                 log.warning("pocketsphinx C API unavailable (%s); decoding will not run in parallel", exc)
                 _native_api_value.append(None)
         return _native_api_value[0]
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    with _native_api_lock:
+        if message in _warned:
+            return
+        _warned.add(message)
+    log.warning(message)
 
 
 class _NativeDecoder:
@@ -294,6 +331,17 @@ class _NativeDecoder:
         if self._api.add_word(self._ps, word.encode("utf-8"), phones.encode(), 1) < 0:
             raise ValueError(f"pocketsphinx refused the word {word!r} /{phones}/")
 
+    def bias(self, spec: str) -> None:
+        """Boost the keyterms of ``spec`` (:meth:`keyterm_bias.BiasSpec.encode`); after any added words."""
+        native = self._api.keyterm_bias
+        if native is None:
+            _warn_once("keyterm biasing needs ps_add_lm and ngram_model_set_init; keyterms only add words")
+            return
+        try:
+            native.apply(self._ps, keyterm_bias.BiasSpec.decode(spec))
+        except keyterm_bias.BiasError as exc:
+            _warn_once(f"keyterm biasing failed ({exc}); keyterms only add words")
+
     def close(self) -> None:
         if self._ps:
             self._api.free(self._ps)
@@ -353,11 +401,17 @@ class _BindingDecoder:
         except RuntimeError as exc:
             raise ValueError(f"pocketsphinx refused the word {word!r} /{phones}/") from exc
 
+    def bias(self, spec: str) -> None:
+        _warn_once("keyterm biasing needs the pocketsphinx C API; with the binding keyterms only add words")
+
     def close(self) -> None:
         self._decoder = None
 
 
-KeytermEntries = frozenset[tuple[str, str]]  # (dictionary word, phones) added to a decoder
+# What was done to a decoder for its keyterms: (dictionary word, phones) for each added word, and
+# (BIAS_ENTRY, encoded keyterm_bias.BiasSpec) when its search is biased towards the keyterms.
+KeytermEntries = frozenset[tuple[str, str]]
+BIAS_ENTRY = "<keyterm-bias>"  # never a keyterm word (those are letters, digits and apostrophes)
 
 
 class _DecoderPool:
@@ -417,8 +471,11 @@ class _DecoderPool:
             if decoder is None:
                 decoder = self._factory()
             assert decoder is not None
-            for word, phones in sorted(entries - key):
+            added = entries - key
+            for word, phones in sorted(e for e in added if e[0] != BIAS_ENTRY):
                 decoder.add_word(word, phones)
+            for _, spec in (e for e in added if e[0] == BIAS_ENTRY):
+                decoder.bias(spec)  # last: the biased search is built over the words added above
         except BaseException:
             with self._cond:
                 self._count -= 1
@@ -540,6 +597,11 @@ class PocketsphinxSettings:
     # the pause between them is under pack_gap_s (0 disables packing); see pack_segments.
     pack_s: float = PACK_S
     pack_gap_s: float = PACK_GAP_S
+    # Keyterm boost (log10 probability floor, see chorus.stt.keyterm_bias); None: keyterms only add words.
+    keyterm_boost: float | None = keyterm_bias.DEFAULT_BOOST
+    # Streams (live transcription) decode with decoder_config plus these overrides, from a pool of their own,
+    # so batch requests are decoded exactly as before; see STREAM_DECODER_CONFIG.
+    stream_decoder_config: Mapping[str, object] = field(default_factory=lambda: dict(STREAM_DECODER_CONFIG))
 
 
 class PocketsphinxEngine:
@@ -563,6 +625,7 @@ class PocketsphinxEngine:
         self.max_decoders = max(1, max_decoders or min(os.cpu_count() or 1, 8))
         self._native = native
         self._pool = _DecoderPool(self._new_decoder, self.max_decoders, acquire_timeout_s)
+        self._stream_pool = _DecoderPool(self._new_stream_decoder, self.max_decoders, acquire_timeout_s)
         self._pronunciations: dict[str, str] = {}
         self._dictionary: frozenset[str] | None = None
         self._lock = threading.Lock()
@@ -603,18 +666,28 @@ class PocketsphinxEngine:
         config.update(self.settings.decoder_config)
         return config
 
-    def _new_decoder(self) -> _Decoder:
+    def stream_decoder_config(self) -> dict[str, object]:
+        """The configuration of the decoders streams use: :meth:`decoder_config` with
+        :attr:`PocketsphinxSettings.stream_decoder_config` over it."""
+        return {**self.decoder_config(), **self.settings.stream_decoder_config}
+
+    def _new_decoder(self, config: dict[str, object] | None = None) -> _Decoder:
         reason = self.unavailable_reason()
         if reason is not None:
             raise STTUnavailable(reason)
+        config = config if config is not None else self.decoder_config()
         api = _native_api() if self._native else None
         if api is not None:
-            return _NativeDecoder(api, self.decoder_config())
-        return _BindingDecoder(self.decoder_config())
+            return _NativeDecoder(api, config)
+        return _BindingDecoder(config)
+
+    def _new_stream_decoder(self) -> _Decoder:
+        return self._new_decoder(self.stream_decoder_config())
 
     def close(self) -> None:
         """Free the idle decoders (busy ones are freed when their request ends)."""
         self._pool.close()
+        self._stream_pool.close()
 
     # -- requests -------------------------------------------------------------------------------------
 
@@ -639,7 +712,8 @@ class PocketsphinxEngine:
             return self._dictionary
 
     def _keyterm_entries(self, keyterms: tuple[str, ...]) -> tuple[KeytermEntries, dict[str, str]]:
-        """The (word, phones) to add for ``keyterms`` and the spelling to report each added word with."""
+        """What to do to a decoder for ``keyterms`` (the (word, phones) to add and the bias entry) and the
+        spelling to report each added word with."""
         if not keyterms:
             return frozenset(), {}
         words = keyterm_words(keyterms)
@@ -655,6 +729,10 @@ class PocketsphinxEngine:
                     phones = self._pronunciations[word] = pronounce(word)
             entries.add((word, phones))
             spelling[word] = words[word]
+        boost = self.settings.keyterm_boost
+        phrases = keyterm_bias.keyterm_phrases(keyterms)
+        if boost is not None and phrases:
+            entries.add((BIAS_ENTRY, keyterm_bias.BiasSpec(phrases, boost).encode()))
         return frozenset(entries), spelling
 
     def transcribe(self, pcm: bytes, sample_rate: int, options: TranscribeOptions) -> Transcript:
@@ -733,8 +811,10 @@ class PocketsphinxStream:
     does).
 
     Loudness normalisation follows the level heard so far (:class:`LevelTracker`). A decoder is leased from
-    the engine's pool for each utterance only, so idle streams hold none. The cepstral mean the incremental
-    decoder ends an utterance with seeds the next one, which steadies the partials of a long stream.
+    the engine's stream pool (decoders built with :meth:`PocketsphinxEngine.stream_decoder_config`, a search
+    cheap enough for many live sessions) for each utterance only, so idle streams hold none. The cepstral
+    mean the incremental decoder ends an utterance with seeds the next one, which steadies the partials of a
+    long stream. :meth:`cut` ends the utterance in progress on demand (a realtime commit) and goes on.
     """
 
     def __init__(self, engine: PocketsphinxEngine, sample_rate: int, options: TranscribeOptions) -> None:
@@ -781,6 +861,26 @@ class PocketsphinxStream:
             return self._process(samples, final=True)
         finally:
             self._abort()
+
+    def cut(self) -> list[StreamEvent]:
+        """End the utterance in progress now, as a pause would (the client committed): its :class:`Final`
+        when it was long enough to be speech. Unlike :meth:`finish`, the stream goes on: VAD, loudness and
+        cepstral-mean state carry over to the audio that follows, and its clock keeps running. The samples
+        not yet seen by VAD (under one 32 ms window) belong to the utterance ended here; VAD looks at them
+        again with the next audio, but a new utterance never starts before this one's end."""
+        if self._finished:
+            raise RuntimeError("the stream is finished")
+        try:
+            events: list[StreamEvent] = []
+            closed = self._segmenter.flush(self._audio.end)
+            events.extend(self._final(segment) for segment in closed)
+            if not closed:
+                events.extend(self._drop())
+            self._trim()
+            return events
+        except BaseException:
+            self._abort()
+            raise
 
     def close(self) -> None:
         """Abandon the stream without decoding what is left."""
@@ -844,13 +944,13 @@ class PocketsphinxStream:
 
     def _lease(self) -> _Decoder:
         if self._decoder is None:
-            self._decoder, self._decoder_key = self._engine._pool.acquire(self._entries)
+            self._decoder, self._decoder_key = self._engine._stream_pool.acquire(self._entries)
         return self._decoder
 
     def _release(self, ok: bool = True) -> None:
         if self._decoder is not None:
             decoder, self._decoder = self._decoder, None
-            self._engine._pool.release(decoder, self._decoder_key if ok else None)
+            self._engine._stream_pool.release(decoder, self._decoder_key if ok else None)
         self._utt_start = None
 
     def _open(self, start: int) -> None:

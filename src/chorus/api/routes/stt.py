@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 import httpx
-from fastapi import APIRouter, Depends, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from chorus.api.deps import ServicesDep, generation_slot, require
+from chorus.api.deps import ServicesDep, authenticate, generation_slot, require
 from chorus.errors import BadRequest
 from chorus.services.accounts import Principal
 from chorus.services.stt import STTInput, parse_keyterms
@@ -20,8 +22,41 @@ from chorus.stt.entities import check_redaction, parse_entity_option, parse_reda
 from chorus.stt.exports import parse_additional_formats
 
 router = APIRouter()
+# POST /v1/speech-to-text authenticates itself (a batch_scribe token or a key), so the app mounts it outside
+# the router whose every route needs a key.
+batch_router = APIRouter()
 Listener = Annotated[Principal, Depends(require("speech_to_text"))]
 FETCH_TIMEOUT_S = 30.0
+
+
+async def _batch_caller(
+    request: Request,
+    services: ServicesDep,
+    token: Annotated[str | None, Query(description="A single-use batch_scribe token.")] = None,
+) -> Principal:
+    """The caller of ``POST /v1/speech-to-text``: a single-use ``token`` (type ``batch_scribe``, for
+    browsers; it takes precedence over an API key, as on the realtime socket) consumed here, else the API
+    key. Either way the key needs ``speech_to_text`` and its rate limit applies."""
+    if token is not None and token.strip():
+        principal = await services.tokens.redeem(token, "batch_scribe")
+        request.state.principal = principal
+        services.rate_limiter.hit(
+            principal.key_id, principal.rate_limit_per_minute or services.settings.rate_limit_per_minute
+        )
+    else:
+        principal = await authenticate(request, services)
+    principal.require("speech_to_text")
+    return principal
+
+
+BatchCaller = Annotated[Principal, Depends(_batch_caller)]
+_slot = contextlib.asynccontextmanager(generation_slot)
+
+
+async def _batch_slot(request: Request, principal: BatchCaller, services: ServicesDep) -> AsyncIterator[None]:
+    """:func:`generation_slot` for the caller found by :func:`_batch_caller` (a token has no API key)."""
+    async with _slot(request, principal, services):
+        yield
 
 
 def _absent(value: str | None) -> bool:
@@ -62,11 +97,11 @@ async def _fetch(url: str, limit: int) -> bytes:
     return bytes(data)
 
 
-@router.post("/v1/speech-to-text", dependencies=[Depends(generation_slot)])
+@batch_router.post("/v1/speech-to-text", dependencies=[Depends(_batch_slot)])
 async def speech_to_text(
     http_request: Request,
     services: ServicesDep,
-    principal: Listener,
+    principal: BatchCaller,
     model_id: Annotated[str, Form()],
     file: UploadFile | None = None,
     source_url: Annotated[str | None, Form()] = None,

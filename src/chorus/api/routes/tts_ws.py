@@ -113,8 +113,14 @@ def _key_from(ws: WebSocket, message: dict[str, Any] | None) -> str | None:
 
 
 async def _authenticate(ws: WebSocket, services: Services, message: dict[str, Any] | None) -> Principal:
+    """The caller: the ``single_use_token`` query parameter (a single-use ``tts_websocket`` token, for
+    browsers; it takes precedence over an API key) if given, else the key :func:`_key_from` finds."""
+    token = ws.query_params.get("single_use_token")
     try:
-        principal = await services.accounts.authenticate(_key_from(ws, message))
+        if token is not None and token.strip():
+            principal = await services.tokens.redeem(token, "tts_websocket")
+        else:
+            principal = await services.accounts.authenticate(_key_from(ws, message))
         principal.require("text_to_speech")
         services.rate_limiter.hit(
             principal.key_id, principal.rate_limit_per_minute or services.settings.rate_limit_per_minute
