@@ -29,7 +29,9 @@ from chorus.stt.audio_input import decode_any  # noqa: E402
 from chorus.testing.asr import transcribe as raw_pocketsphinx  # noqa: E402
 from chorus.testing.asr import word_errors  # noqa: E402
 
-SPEECH = Path(os.environ.get("CHORUS_SPEECH_DATA", Path(__file__).resolve().parents[2] / "shared/data/speech"))
+SPEECH = Path(
+    os.environ.get("CHORUS_SPEECH_DATA", Path(__file__).resolve().parents[2] / "shared/data/speech")
+)
 
 
 def clips(limit: int | None) -> dict[str, list[dict[str, str]]]:

@@ -13,8 +13,10 @@ from chorus.voicelab.analysis import f0_statistics, f0_track, formants, hnr, spe
 from chorus.voicelab.transform_dsp import (
     WORLD_BLOCK_S,
     FrameBank,
+    MatchParams,
     TransformStream,
     apply_transform,
+    choose_warp,
     match_distance,
     source_shape,
     split_for_engine,
@@ -184,6 +186,20 @@ def test_f0_shift_of_four_semitones_is_measured(known_source: bool) -> None:
     assert abs(12 * math.log2(ratio) - 4.0) < 0.35  # semitones
 
 
+def test_pitch_shift_keeps_the_voicing_of_a_recording_with_rumble() -> None:
+    """Low-frequency rumble 6 dB under the voice: WORLD's own DIO found voicing in about a tenth of the
+    vowels' frames, and what it missed came out as noise; the stage's tracker keeps them voiced."""
+    from .test_voice_analysis import syllables
+
+    clean, _, _ = syllables(120.0, 90.0)
+    rumbly, _, _ = syllables(120.0, 90.0, rumble_db=-6.0)
+    transform = VoiceTransform(f0_median_hz=180.0)
+    out = from_pcm(apply_transform(to_pcm(rumbly), RATE, transform, source_f0_median_hz=median_f0(clean)))
+    before, after = f0_statistics(f0_track(clean)), f0_statistics(f0_track(out))
+    assert after["voiced_fraction"] > 0.85 * before["voiced_fraction"]
+    assert after["median_hz"] == pytest.approx(180.0, rel=0.05)
+
+
 @pytest.mark.parametrize("known_source", [True, False])
 def test_f0_range_scales_pitch_excursions(known_source: bool) -> None:
     source = vowel(f0=140.0, glide=0.25)
@@ -194,7 +210,7 @@ def test_f0_range_scales_pitch_excursions(known_source: bool) -> None:
     assert spread_before is not None and spread_after is not None
     assert spread_after < 0.6 * spread_before
     # Unknown source median: it is estimated from what was heard so far, so the centre may wander a bit.
-    assert abs(median_f0(out) / median_f0(source) - 1) < (0.02 if known_source else 0.06)
+    assert abs(median_f0(out) / median_f0(source) - 1) < (0.02 if known_source else 0.08)
 
 
 def smooth_peaks(x: np.ndarray, rate: int = RATE) -> np.ndarray:
@@ -233,6 +249,18 @@ def test_rate_changes_duration_not_pitch() -> None:
     assert abs(median_f0(slower) / median_f0(source) - 1) < 0.03
 
 
+@pytest.mark.parametrize("block_s", [WORLD_BLOCK_S, 1.0])
+def test_pitch_or_rate_with_a_spectral_stage_keeps_the_exact_length(block_s: float) -> None:
+    pcm = to_pcm(vowel(f0=110.0, seconds=2.4))
+    for transform, expected in (
+        (VoiceTransform(f0_median_hz=200.0, tilt_db_per_octave=-1.0, breathiness=0.2), 38_400),
+        (VoiceTransform(rate=1.25, formant_shift=1.1), 30_720),
+    ):
+        stream = TransformStream(transform, RATE, source_f0_median_hz=110.0, world_block_s=block_s)
+        out = b"".join(stream.process(pcm[i : i + 7001]) for i in range(0, len(pcm), 7001)) + stream.flush()
+        assert len(out) // 2 == expected
+
+
 def test_breathiness_lowers_the_harmonics_to_noise_ratio() -> None:
     source = vowel(f0=150.0)
     before = hnr(source)
@@ -241,6 +269,42 @@ def test_breathiness_lowers_the_harmonics_to_noise_ratio() -> None:
     assert before is not None and light is not None and heavy is not None
     assert light < before - 2.0
     assert heavy < light - 2.0
+
+
+def _flite(text: str, voice: str) -> bytes:
+    from chorus.engines.base import SynthesisRequest
+    from chorus.engines.flite import FliteEngine
+
+    engine = FliteEngine()
+    if not engine.available():
+        pytest.skip(engine.unavailable_reason() or "flite unavailable")
+    return b"".join(c.pcm for c in engine.synthesize(SynthesisRequest(text=text, native_voice=voice)))
+
+
+@pytest.mark.parametrize("voice", ["rms", "slt"])
+def test_breathiness_on_speech_lowers_hnr_step_by_step_and_keeps_the_words(voice: str) -> None:
+    from chorus.testing.asr import transcribe, word_error_rate
+
+    text = "Please remember to lock the front door before you leave the house tonight."
+    pcm = _flite(text, voice)
+    values = []
+    for amount in (0.0, 0.3, 0.6, 0.9):
+        out = apply_transform(pcm, RATE, VoiceTransform(breathiness=amount, seed=1)) if amount else pcm
+        values.append(hnr(from_pcm(out)))
+        if amount == 0.6:
+            assert word_error_rate(text, transcribe(np.frombuffer(out, "<i2"), RATE)) <= 0.25
+    assert all(v is not None for v in values)
+    steps = np.diff(np.asarray(values, dtype=float))
+    assert np.all(steps < -1.0), values  # every 0.3 of breathiness costs over a dB of HNR
+    assert values[0] - values[-1] > 5.0, values
+
+
+def test_breathiness_leaves_unvoiced_sound_alone() -> None:
+    # Breath goes with voicing: white noise (a long fricative) comes back at its level and spectrum.
+    noise = 0.05 * np.random.default_rng(4).standard_normal(RATE)
+    out = from_pcm(apply_transform(to_pcm(noise), RATE, VoiceTransform(breathiness=1.0)))
+    change = speech_band_levels(out, RATE).mean(axis=0) - speech_band_levels(noise, RATE).mean(axis=0)
+    assert np.abs(change[5:]).max() < 1.5
 
 
 def test_tilt_and_envelope_change_the_long_term_spectrum() -> None:
@@ -327,6 +391,58 @@ def test_matching_warp_is_found_where_the_vocal_tracts_line_up() -> None:
     assert distances[1.2] < distances[1.0] < distances[0.9]
     # The base voice's mean shape is measured under the same warp the stream applies.
     assert not np.allclose(source_shape(source, RATE, 1.2), source_shape(source, RATE, 1.0))
+
+
+def test_choose_warp_prefers_the_vocal_tract_ratio_and_no_warp_when_they_match() -> None:
+    vowels = (
+        (300.0, 900.0, 2200.0),
+        (650.0, 1100.0, 2400.0),
+        (450.0, 1800.0, 2500.0),
+        (350.0, 2000.0, 2800.0),
+    )
+
+    def phrase(scale: float, seed: int) -> np.ndarray:
+        parts = [vowel(170.0, tuple(scale * f for f in v), 0.5, seed=seed + i) for i, v in enumerate(vowels)]
+        return np.concatenate(parts)
+
+    source = [phrase(1.0, 30)]
+    longer = FrameBank.from_speech([phrase(1.2, 10), phrase(1.2, 20)]).encode()
+    same = FrameBank.from_speech([phrase(1.0, 10), phrase(1.0, 20)]).encode()
+    assert choose_warp(longer, source, RATE) in (1.15, 1.2, 1.25)
+    assert choose_warp(same, source, RATE) == 1.0
+
+
+def test_frames_are_matched_by_their_envelope_not_their_harmonics() -> None:
+    """The bank has vowel A at 120 Hz and vowel B at 220 Hz; the input has B at 120 Hz. Compared on raw
+    band levels, B's frames would find A (the same harmonic ripple); on smoothed levels they find B."""
+    low, high = (300.0, 2300.0, 3000.0), (750.0, 1200.0, 2500.0)
+    bank = FrameBank.from_speech([vowel(120.0, low, 1.5, seed=1), vowel(220.0, high, 1.5, seed=2)])
+    first, second = vowel(220.0, low, 1.0, seed=3), vowel(120.0, high, 1.0, seed=4)
+    source = np.concatenate([first, second])
+    out = from_pcm(apply_transform(to_pcm(source), RATE, bank_transform(bank, source)))
+    found = formants(out[first.size + 3000 : -3000])
+    assert found is not None and found[0] > 600.0 and found[1] < 1600.0, found  # still B: F1 750, F2 1200
+
+
+def test_blend_mixes_frame_substitution_with_a_static_correction(bank_a: FrameBank) -> None:
+    source = np.concatenate([vowel(150.0, (600.0, 1000.0, 2300.0), 1.0, seed=6), vowel(150.0, seed=7)])
+    pcm = to_pcm(source)
+    transform = bank_transform(bank_a, source)
+
+    def gain_spread(blend: float) -> float:
+        """How much the output/input band-level ratio changes from frame to frame (dB)."""
+        out = from_pcm(apply_transform(pcm, RATE, transform, match=MatchParams(blend=blend)))
+        before, after = speech_band_levels(source, RATE), speech_band_levels(out, RATE)
+        loud = before.mean(axis=1) > np.quantile(before.mean(axis=1), 0.3)
+        gain = (after - before)[loud][:, 30:70]  # over ~1 kHz, where bands hold several harmonics
+        return float(gain.std(axis=0).mean())
+
+    full, half, static = gain_spread(1.0), gain_spread(0.5), gain_spread(0.0)
+    assert static < half < full
+    assert static < 0.25 * full, (static, half, full)  # one correction for every frame
+    streamed, _ = chunked(transform, pcm, RATE, seed=3, match=MatchParams(blend=0.5))
+    whole = apply_transform(pcm, RATE, transform, match=MatchParams(blend=0.5))
+    assert np.max(np.abs(from_pcm(streamed) - from_pcm(whole))) * 32768 <= 2
 
 
 @pytest.mark.parametrize("rate", [8_000, 22_050, 24_000])

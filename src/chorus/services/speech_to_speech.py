@@ -1,21 +1,21 @@
 """Speech to speech (voice changer): the input's words and timing, the target voice's voice.
 
-Method (frame-bank conversion, the same DSP that renders clones, :mod:`chorus.voicelab.transform_dsp`):
+Method (:mod:`chorus.voicelab.conversion`, the same frame-bank DSP that renders clones):
 
 1. **Target.** A voice is a base engine voice plus a transform. A clone's transform already holds its
-   speaker's spectral frames (``frames``) and median F0. For any other voice (premade, designed, remixed)
-   the voice reads the clone calibration text and ``TARGET_TEXTS`` preview texts (about a minute) through
-   the normal render path (transform included) once, and its speech (pauses cut) becomes the frame bank;
-   its median F0 is measured on the same audio. Targets are cached per voice and transform.
+   speaker's spectral frames (``frames``); its median F0 is the speaker's as measured on the samples. For
+   any other voice (premade, designed, remixed) the voice reads the clone calibration text and
+   ``TARGET_TEXTS`` preview texts (about a minute) through the normal render path (transform included)
+   once, and its speech (pauses cut) becomes the frame bank; its median F0 is measured on the same audio.
+   Targets are cached per voice and transform.
 2. **Source.** The input is decoded (any container, or raw 16 kHz s16le with ``file_format=pcm_s16le_16``),
    processed at its own rate up to ``MAX_RATE``, optionally isolated (``remove_background_noise``), and
-   its speech's median F0 and mean spectral shape are measured.
-3. **Conversion.** A :class:`~chorus.voicelab.transform_dsp.TransformStream` with ``f0_median_hz`` = the
-   target's median (WORLD maps the input's F0 in the log domain, so intonation and timing are kept) and
-   ``frames`` = the target's bank, ``frames_source_db`` = the input's mean shape: every frame of the input
-   takes the envelope shape of its nearest target frame in a speaker-normalised space. Then the voice
-   settings' effects (speaker boost loudness, similarity, style: :class:`chorus.audio.effects.EffectChain`),
-   then encoding once at the edge's format.
+   its speech (pauses cut) and median F0 are measured.
+3. **Conversion** (:func:`~chorus.voicelab.conversion.conversion_transform`): WORLD moves the input's median
+   F0 to the target's (intonation and timing kept), each frame's envelope moves toward its nearest target
+   frame after a vocal-tract warp chosen on the input. Then the voice settings' effects (speaker boost
+   loudness, similarity, style: :class:`chorus.audio.effects.EffectChain`), then encoding once at the
+   edge's format.
 
 Pricing: ElevenLabs' voice changer costs 1000 credits per minute of input audio; charged pro rata
 (``ceil(seconds * 1000 / 60)``, at least 1) before the work and refunded if it fails or a stream is
@@ -47,6 +47,13 @@ from chorus.services.credits import Charge, CreditService
 from chorus.services.threads import iterate_in_thread
 from chorus.services.voices import VoiceService, merge_settings, validate_settings
 from chorus.storage.models import Voice
+from chorus.voicelab.conversion import (
+    ConversionTarget,
+    SourceSpeech,
+    analyse_source,
+    conversion_transform,
+    target_from_speech,
+)
 from chorus.voicelab.voice_model import VoiceTransform
 
 log = logging.getLogger("chorus")
@@ -80,19 +87,10 @@ class STSInput:
 
 
 @dataclass(frozen=True)
-class Target:
-    """What the input is converted to: the target voice's frame bank and median F0."""
-
-    frames: str
-    f0_median_hz: float | None
-
-
-@dataclass(frozen=True)
 class _Source:
     samples: np.ndarray  # float32 mono at ``rate`` (isolated when asked)
     rate: int
-    f0_median_hz: float | None
-    shape_db: tuple[float, ...]
+    speech: SourceSpeech
 
 
 class STSJob:
@@ -102,7 +100,8 @@ class STSJob:
         self,
         service: SpeechToSpeechService,
         source: _Source,
-        target: Target,
+        target: ConversionTarget,
+        transform: VoiceTransform,
         settings: dict[str, Any],
         seed: int,
         charge: Charge,
@@ -110,6 +109,7 @@ class STSJob:
         self._service = service
         self.source = source
         self.target = target
+        self._transform = transform
         self.settings = settings
         self.seed = seed
         self.charge = charge
@@ -124,12 +124,7 @@ class STSJob:
         return self.source.samples.size / self.source.rate
 
     def transform(self) -> VoiceTransform:
-        return VoiceTransform(
-            f0_median_hz=self.target.f0_median_hz if self.source.f0_median_hz else None,
-            frames=self.target.frames,
-            frames_source_db=self.source.shape_db,
-            seed=self.seed,
-        )
+        return self._transform
 
     def chunks(self, fmt: OutputFormat) -> AsyncIterator[bytes]:
         """Encoded output in ``fmt``, converted in a worker thread step by step (back-pressured)."""
@@ -137,30 +132,14 @@ class STSJob:
         transform = self.transform()
 
         def produce(should_stop: Callable[[], bool]) -> Iterator[bytes]:
-            from chorus.voicelab.transform_dsp import TransformStream
-
-            rate = source.rate
-            stream = TransformStream(transform, rate, source_f0_median_hz=source.f0_median_hz)
-            effects = EffectChain(
-                rate,
-                EffectSettings(
-                    use_speaker_boost=bool(settings.get("use_speaker_boost", True)),
-                    similarity_boost=float(settings.get("similarity_boost", 0.75)),
-                    style=float(settings.get("style", 0.0)),
-                ),
-                seed,
-            )
-            encoder = StreamEncoder(PCMFormat(rate), fmt)
-            step = max(1, int(STEP_SECONDS * rate))
-            for start in range(0, source.samples.size, step):
-                if should_stop():
-                    return
-                pcm = _to_pcm(source.samples[start : start + step])
-                data = encoder.feed(effects.process(stream.process(pcm)))
+            encoder = StreamEncoder(PCMFormat(source.rate), fmt)
+            for pcm in convert_pcm(source, transform, settings, seed, should_stop):
+                data = encoder.feed(pcm)
                 if data:
                     yield data
-            tail = effects.process(stream.flush()) + effects.flush()
-            data = encoder.feed(tail) + encoder.flush()
+            if should_stop():
+                return
+            data = encoder.flush()
             if data:
                 yield data
 
@@ -188,6 +167,37 @@ class STSJob:
         await asyncio.shield(self._service.credits.refund(self.charge))
 
 
+def convert_pcm(
+    source: _Source,
+    transform: VoiceTransform,
+    settings: dict[str, Any],
+    seed: int,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Iterator[bytes]:
+    """The converted input as s16le PCM at its own rate, voice-setting effects applied, step by step."""
+    from chorus.voicelab.conversion import convert
+
+    effects = EffectChain(
+        source.rate,
+        EffectSettings(
+            use_speaker_boost=bool(settings.get("use_speaker_boost", True)),
+            similarity_boost=float(settings.get("similarity_boost", 0.75)),
+            style=float(settings.get("style", 0.0)),
+        ),
+        seed,
+    )
+    f0 = source.speech.f0_median_hz
+    for pcm in convert(source.samples, source.rate, transform, f0, step_s=STEP_SECONDS):
+        if should_stop():
+            return
+        data = effects.process(pcm)
+        if data:
+            yield data
+    tail = effects.flush()
+    if tail:
+        yield tail
+
+
 class SpeechToSpeechService:
     """Converts speech to a voice; caches each target voice's frame bank."""
 
@@ -207,7 +217,7 @@ class SpeechToSpeechService:
         self.executor = executor
         self._base_f0 = base_f0
         self._vad = vad
-        self._targets: dict[str, Target] = {}
+        self._targets: dict[str, ConversionTarget] = {}
 
     def vad(self) -> Any:
         return self._vad() if self._vad is not None else None
@@ -225,6 +235,10 @@ class SpeechToSpeechService:
         loop = asyncio.get_running_loop()
         source = await loop.run_in_executor(self.executor, self._source, request)
         target = await loop.run_in_executor(self.executor, self.target, resolved.voice)
+        seed = request.seed if request.seed is not None else 0
+        transform = await loop.run_in_executor(
+            self.executor, conversion_transform, source.speech, target, seed
+        )
         charge = await self.credits.charge(
             principal,
             sts_credits(source.samples.size / source.rate),
@@ -232,28 +246,27 @@ class SpeechToSpeechService:
             voice_id=voice_id,
             product=PRODUCT,
         )
-        seed = request.seed if request.seed is not None else 0
-        return STSJob(self, source, target, settings, seed, charge)
+        return STSJob(self, source, target, transform, settings, seed, charge)
 
     # --- worker thread -------------------------------------------------------------------------
 
     def _source(self, request: STSInput) -> _Source:
-        from chorus.voicelab.analysis import speech_only, to_analysis_rate
-        from chorus.voicelab.transform_dsp import FrameBank
-
         samples, rate = _decode(request)
         audio = samples.astype(np.float32) / np.float32(32768.0)
         if request.remove_background_noise:
             from chorus.voicelab.isolation import isolate
 
             audio = isolate(audio, rate, vad=self.vad())
-        speech = speech_only(to_analysis_rate(audio, rate), self.vad())
-        if speech.size < MIN_SPEECH_SECONDS * 16_000 or float(np.abs(speech).max(initial=0.0)) < 1e-3:
+        speech = analyse_source(audio, rate, self.vad())
+        samples_16k = speech.speech
+        if (
+            samples_16k.size < MIN_SPEECH_SECONDS * 16_000
+            or float(np.abs(samples_16k).max(initial=0.0)) < 1e-3
+        ):
             raise BadRequest("The audio holds no speech to convert.", status="no_speech")
-        shape = FrameBank.from_speech([speech]).mean_shape()
-        return _Source(audio, rate, _median_f0(speech, 16_000), tuple(float(v) for v in shape))
+        return _Source(audio, rate, speech)
 
-    def target(self, voice: Voice) -> Target:
+    def target(self, voice: Voice) -> ConversionTarget:
         """The target voice's frames and median F0 (cached per voice and transform)."""
         key = (
             voice.voice_id
@@ -266,19 +279,20 @@ class SpeechToSpeechService:
             self._targets[key] = self._measure_target(voice)
         return self._targets[key]
 
-    def _measure_target(self, voice: Voice) -> Target:
+    def _measure_target(self, voice: Voice) -> ConversionTarget:
         transform = VoiceTransform.from_json(voice.transform)
         if transform.frames:
-            # A clone: its transform describes its speaker (the F0 is the speaker's, measured on the samples).
-            f0 = transform.f0_median_hz or (
-                self._base_f0(voice.engine, voice.native_voice) if self._base_f0 else None
-            )
-            return Target(transform.frames, f0)
+            # A clone: its transform describes its speaker. Its f0_median_hz may stop where the base engine
+            # voice could go (within 12 %); the speaker's own median, measured on the samples, is the target.
+            measured = (transform.reference.get("target") or {}).get("f0_median_hz")
+            f0 = measured or transform.f0_median_hz
+            if f0 is None and self._base_f0:
+                f0 = self._base_f0(voice.engine, voice.native_voice)
+            return ConversionTarget(transform.frames, float(f0) if f0 else None)
         from chorus.services.render import RenderPlan, render
         from chorus.voicelab.analysis import speech_only, to_analysis_rate
         from chorus.voicelab.clone import CALIBRATION_TEXT
         from chorus.voicelab.preview_text import preview_text
-        from chorus.voicelab.transform_dsp import FrameBank
 
         engine = self.engines.get(voice.engine)
         if engine is None or not engine.available():
@@ -304,20 +318,7 @@ class SpeechToSpeechService:
         speech = speech_only(to_analysis_rate(audio, rate), self.vad())
         if speech.size < 16_000:
             raise BadRequest(f"Voice {voice.voice_id} could not be analysed.", status="voice_not_convertible")
-        return Target(FrameBank.from_speech([speech]).encode(), _median_f0(speech, 16_000))
-
-
-def _median_f0(audio: np.ndarray, rate: int) -> float | None:
-    from chorus.voicelab.analysis import f0_statistics, f0_track
-
-    if rate != 16_000 or audio.size < 1600:
-        return None
-    median = f0_statistics(f0_track(audio))["median_hz"]
-    return float(median) if median and math.isfinite(median) else None
-
-
-def _to_pcm(samples: np.ndarray) -> bytes:
-    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2").tobytes()
+        return target_from_speech(speech)
 
 
 def _decode(request: STSInput) -> tuple[np.ndarray, int]:

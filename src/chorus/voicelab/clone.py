@@ -21,6 +21,12 @@ its nearest frame of the speaker (kNN in a speaker-normalised mel space, the spe
 the engine's own output, no vocoder) reaches 0.67-0.84 with pocketsphinx WER 0.05-0.15 on the most
 intelligible base (flite rms); re-ranking the nearest frames by +-80 ms of context adds 0.01-0.04. Matching
 whole contexts instead of re-ranking scores higher still but wrecks intelligibility (WER 0.3-0.9).
+Matching on band levels smoothed over +-200 Hz (``MatchParams.match_smooth_hz``: the harmonics' ripple no
+longer decides which phone a frame resembles; the chosen frame's shape is still copied whole) cut the
+tuning speakers' WER by a quarter (0.47 -> 0.38 on harder sentences, 0.13 -> 0.10 on the benchmark's) at
+equal similarity; averaging several matches, smoothing the chosen shapes over frequency, or mixing in only
+part of each frame's shape lost similarity faster than they gained words, and smoothing them over time lost
+both.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from chorus.voicelab.transform_dsp import (
     FrameBank,
     MatchParams,
     TransformStream,
-    match_distance,
+    choose_warp,
     source_shape,
     split_for_engine,
 )
@@ -75,24 +81,24 @@ CALIBRATION_TEXT = (
 )
 
 # Subtracted from a base voice's similarity when choosing: its clones' extra word error rate over the
-# clearest base's, times 0.2 (a base must be 0.02 more similar per 0.1 of WER it costs). From pocketsphinx
-# on clones of the tuning speakers (bench/voice_clone.py): rms 0.16, awb 0.21, slt 0.27, kal16 0.37 (0.6-0.7
-# when it must double its pitch), eSpeak NG 0.35; voices not listed count as DEFAULT_PENALTY.
+# clearest base's, times 0.5 (a base must be 0.05 more similar per 0.1 of WER it costs). From pocketsphinx on
+# clones of the tuning speakers of bench/voice_clone.py, each base forced, 18 sentences each: rms 0.24,
+# awb 0.31, slt 0.31, kal16 0.42, while rms was also the most similar for each of them (awb -0.02,
+# slt -0.07, kal16 -0.03 on average); eSpeak NG about 0.19 over rms (an earlier measurement). Voices not
+# listed count as DEFAULT_PENALTY.
 BASE_PENALTY: dict[tuple[str, str], float] = {
     ("flite", "rms"): 0.0,
-    ("flite", "awb"): 0.01,
-    ("flite", "slt"): 0.02,
-    ("flite", "kal16"): 0.04,
+    ("flite", "awb"): 0.035,
+    ("flite", "slt"): 0.035,
+    ("flite", "kal16"): 0.09,
 }
-DEFAULT_PENALTY = 0.06
+DEFAULT_PENALTY = 0.1
 # Shortlisting (before anything is synthesised and scored): the penalty plus this much per octave the
 # base must move its pitch (the measured cost of moving it is small: rms an octave up is as close to
 # female speakers as slt).
 OCTAVE_PRIOR = 0.02
 # Multiplier on the base voice's own pitch excursions (the engine's pitch_range).
 F0_RANGE = 1.0
-# Vocal-tract warps tried for frame matching (base voice frequencies times this).
-WARP_GRID = (0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3)
 # Engines move F0 natively within this ratio; a base needing more would go through WORLD (worse), so
 # clones stop where the engine does when that is within PITCH_TOLERANCE of the speaker's pitch.
 MAX_ENGINE_PITCH = 2.0
@@ -254,7 +260,7 @@ def _try_base(
     calibration = [_synthesize(engine, voice, text, pitch) for text in CALIBRATION_TEXT]
     speech = [_trim_silence(a, rate) for a in calibration]
     # The vocal-tract warp under which the base voice's frames find the closest bank frames (VTLN).
-    warp = min(WARP_GRID, key=lambda w: match_distance(frames, speech, rate, w, match))
+    warp = choose_warp(frames, speech, rate, match)
     f0_median = analysis.f0_median_hz
     if f0_median and base_median:
         ratio = f0_median / base_median

@@ -36,7 +36,8 @@ class VoiceTransform:
       correction of the long-term spectral envelope in dB, e.g. learnt from a speaker's samples.
     - ``rate``: speaking-rate multiplier (1 = unchanged, 1.2 = 20% faster), applied by the engine when it
       can (its duration controls) and by time-scale modification otherwise.
-    - ``breathiness``: 0..1, noise mixed into the voiced excitation (aperiodicity raised).
+    - ``breathiness``: 0..1, aspiration noise shaped by the envelope in voiced frames, the harmonics ducked
+      (0.6 is clearly breathy: Praat's HNR of flite speech 6-8 dB lower; 1 is near a whisper).
     - ``roughness``: 0..1, cycle-to-cycle F0 and amplitude perturbation (jitter/shimmer): raspy, creaky.
     - ``loudness_lufs``: integrated loudness of the output; None leaves the engine's level.
     - ``seed``: makes the stochastic parts (breath noise, jitter) reproducible.
