@@ -78,47 +78,54 @@ def _ensure_sdk() -> str:
     return node
 
 
-def test_official_js_sdk(live_server: LiveServer) -> None:
+def run_js_checks(
+    script: Path, live_server: LiveServer, expected: set[str], label: str, timeout_s: int, **env_extra: str
+) -> None:
+    """Run ``script`` with Node against ``live_server`` and fail with every check (one JSON line each,
+    ``{"check", "ok", "detail"}``) that did not pass or did not run, or with its exit status."""
     node = _ensure_sdk()
     env = {
         **os.environ,
         "CHORUS_BASE_URL": live_server.url,
         "CHORUS_API_KEY": ADMIN_KEY,
         "CHORUS_VOICE_ID": premade_voice_id("flite", "rms"),
+        **env_extra,
     }
     env.pop("ELEVENLABS_API_KEY", None)
     try:
         proc = subprocess.run(
-            [node, str(SCRIPT)],
+            [node, str(script)],
             cwd=JS_DIR,
             env=env,
             capture_output=True,
             text=True,
-            timeout=TIMEOUT_S,
+            timeout=timeout_s,
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the JavaScript SDK contract script ran past {TIMEOUT_S}s; output so far:\n{exc.stdout}")
+        pytest.fail(f"the JavaScript {label} script ran past {timeout_s}s; output so far:\n{exc.stdout}")
 
     checks: dict[str, dict[str, Any]] = {}
     for line in proc.stdout.splitlines():
         line = line.strip()
-        if not line.startswith("{"):
-            continue
-        record = json.loads(line)
-        if "check" in record:
-            checks[record["check"]] = record
-
+        if line.startswith("{"):
+            record = json.loads(line)
+            if "check" in record:
+                checks[record["check"]] = record
     problems = [
         f"{name}: {json.dumps(record.get('detail'), indent=2)}"
         for name, record in checks.items()
         if record.get("ok") is not True
     ]
-    problems += [f"{name}: did not run" for name in sorted(EXPECTED_CHECKS - checks.keys())]
+    problems += [f"{name}: did not run" for name in sorted(expected - checks.keys())]
     if not problems and proc.returncode != 0:
         problems.append(f"the script exited {proc.returncode}")
     assert not problems, (
-        f"{len(problems)} JavaScript SDK check(s) failed against {live_server.url}:\n"
+        f"{len(problems)} JavaScript {label} check(s) failed against {live_server.url}:\n"
         + "\n".join(problems)
         + (f"\nstderr:\n{proc.stderr.strip()}" if proc.stderr.strip() else "")
     )
+
+
+def test_official_js_sdk(live_server: LiveServer) -> None:
+    run_js_checks(SCRIPT, live_server, EXPECTED_CHECKS, "SDK contract", TIMEOUT_S)
