@@ -120,6 +120,24 @@ def test_batch_token_takes_precedence_over_a_key(client: TestClient, speech: byt
     assert missing.status_code == 401 and missing.json()["detail"]["status"] == "needs_authorization"
 
 
+def test_a_batch_token_survives_a_request_refused_as_malformed(client: TestClient, speech: bytes) -> None:
+    token = _token(client, "batch_scribe")
+    files = {"file": ("speech.wav", speech, "application/octet-stream")}
+    # A missing required field (422) and a bad option (400): neither spends the token.
+    missing = client.post("/v1/speech-to-text", params={"token": token}, headers=NO_KEY, files=files)
+    assert missing.status_code == 422, missing.text
+    bad = client.post(
+        "/v1/speech-to-text",
+        params={"token": token},
+        headers=NO_KEY,
+        data={"model_id": "scribe_v1", "entity_detection": "not_an_entity_type"},
+        files=files,
+    )
+    assert bad.status_code == 400, bad.text
+    assert _stt(client, speech, token).status_code == 200
+    _refused(_stt(client, speech, token), "already been used")
+
+
 def test_batch_token_of_a_disabled_key_is_refused(client: TestClient, speech: bytes) -> None:
     created = _new_key(client, user_name="soon-revoked")
     token = _token(client, "batch_scribe", key=created.secret)

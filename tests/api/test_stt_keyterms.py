@@ -63,3 +63,15 @@ def test_requests_without_keyterms_are_unchanged(client: TestClient, speech: byt
     assert _words(after) == _words(before) and after["text"] == before["text"]
     # "keyterms": null (what the SDK sends when unset) is a request without keyterms too.
     assert _words(_stt(client, speech, "null")) == _words(before)
+
+
+def test_recognised_keyterms_come_back_spelled_as_the_client_wrote_them(
+    client: TestClient, speech: bytes
+) -> None:
+    body = _stt(client, speech, ["Oscilloscope", "CAPACITOR", "The Technician"])
+    texts = [w[0] for w in _words(body)]
+    assert "Oscilloscope" in texts and "CAPACITOR" in texts, body["text"]
+    assert "Technician" in texts, body["text"]
+    # "the" is a function word of a phrase: it keeps the recogniser's spelling everywhere.
+    assert "The" not in texts and "the" in texts, body["text"]
+    assert "Oscilloscope" in body["text"].split() and "oscilloscope" not in body["text"].split()

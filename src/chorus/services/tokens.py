@@ -220,6 +220,23 @@ class TokenService:
         await self.store.put(record)
         return IssuedToken(token, token_type, record.expires_at)
 
+    async def check(self, token: str, token_type: str) -> Principal:
+        """The principal ``token`` would give, without consuming it (see :meth:`redeem` for the errors).
+
+        For requests that validate their input before spending the token, so a malformed request leaves
+        it usable; the request then calls :meth:`redeem`, which alone makes the token spent."""
+        token_hash = hash_token(token.strip())
+        now = self.clock()
+        record = await self.store.get(token_hash)
+        if (
+            record is None
+            or record.token_type != token_type
+            or record.consumed_at is not None
+            or record.expires_at <= now
+        ):
+            raise Unauthorized(await self._why_refused(token_hash, token_type, now), status="invalid_token")
+        return await self._principal(record)
+
     async def redeem(self, token: str, token_type: str) -> Principal:
         """Consume ``token`` for a ``token_type`` connection; the creating key's principal.
 
@@ -230,6 +247,9 @@ class TokenService:
         record = await self.store.take(token_hash, token_type, now)
         if record is None:
             raise Unauthorized(await self._why_refused(token_hash, token_type, now), status="invalid_token")
+        return await self._principal(record)
+
+    async def _principal(self, record: TokenRecord) -> Principal:
         principal = await self._accounts.principal_for_key(record.key_id)
         if principal is None:
             raise Unauthorized(

@@ -26,11 +26,13 @@ Python binding is used instead (correct, but serialised).
 
 Keyterms: words of :attr:`TranscribeOptions.keyterms` missing from the pronunciation dictionary are added (the
 pronunciation from eSpeak NG when it is installed, else from simple letter-to-sound rules) so they can be
-recognised at all, and come back spelled as the client wrote them. Then every keyterm is boosted: the decoder
-searches with its language model interpolated with a small keyterm model (:mod:`chorus.stt.keyterm_bias`;
-strength :attr:`PocketsphinxSettings.keyterm_boost`). A decoder with added words or a keyterm model serves
-only requests with the same keyterms (the pool keeps it for them), so requests without keyterms are decoded
-exactly as before. Without the C API (the Python binding fallback) keyterms only add missing words.
+recognised at all. Recognised keyterm words come back spelled as the client wrote them (dictionary words
+too, when the client's spelling differs in case: ``Paris``; see :func:`keyterm_spelling`). Then every
+keyterm is boosted: the decoder searches with its language model interpolated with a small keyterm model
+(:mod:`chorus.stt.keyterm_bias`; strength :attr:`PocketsphinxSettings.keyterm_boost`). A decoder with added
+words or a keyterm model serves only requests with the same keyterms (the pool keeps it for them), so
+requests without keyterms are decoded exactly as before. Without the C API (the Python binding fallback)
+keyterms only add missing words.
 """
 
 from __future__ import annotations
@@ -583,6 +585,49 @@ def keyterm_words(keyterms: tuple[str, ...]) -> dict[str, str]:
     return words
 
 
+# Function words: a keyterm like "The Beatles" must not capitalise every "the" in the transcript.
+_FUNCTION_WORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "as",
+        "at",
+        "by",
+        "for",
+        "from",
+        "in",
+        "into",
+        "is",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "with",
+    }
+)
+
+
+def keyterm_spelling(keyterms: tuple[str, ...], known: frozenset[str]) -> dict[str, str]:
+    """How to report recognised keyterm words: dictionary spelling (lower case) → the client's spelling.
+
+    Words the dictionary lacks always come back as the client wrote them. Dictionary words do too when the
+    client's spelling differs (``Paris``, ``iPhone``, ``NASA``), except function words inside a phrase."""
+    spelling: dict[str, str] = {}
+    for term in keyterms:
+        matches = list(_KEYTERM_WORD.finditer(term))
+        for match in matches:
+            spelled = match.group(0)
+            word = spelled.lower()
+            if word in spelling or (word in known and spelled == word):
+                continue
+            if word in known and len(matches) > 1 and word in _FUNCTION_WORDS:
+                continue
+            spelling[word] = spelled
+    return spelling
+
+
 # --- the engine -------------------------------------------------------------------------------------
 
 
@@ -719,7 +764,6 @@ class PocketsphinxEngine:
         words = keyterm_words(keyterms)
         known = self.dictionary_words()
         entries: set[tuple[str, str]] = set()
-        spelling: dict[str, str] = {}
         for word in words:
             if word in known:
                 continue
@@ -728,7 +772,7 @@ class PocketsphinxEngine:
                 if phones is None:
                     phones = self._pronunciations[word] = pronounce(word)
             entries.add((word, phones))
-            spelling[word] = words[word]
+        spelling = keyterm_spelling(keyterms, known)
         boost = self.settings.keyterm_boost
         phrases = keyterm_bias.keyterm_phrases(keyterms)
         if boost is not None and phrases:

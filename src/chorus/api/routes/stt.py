@@ -35,11 +35,13 @@ async def _batch_caller(
     token: Annotated[str | None, Query(description="A single-use batch_scribe token.")] = None,
 ) -> Principal:
     """The caller of ``POST /v1/speech-to-text``: a single-use ``token`` (type ``batch_scribe``, for
-    browsers; it takes precedence over an API key, as on the realtime socket) consumed here, else the API
-    key. Either way the key needs ``speech_to_text`` and its rate limit applies."""
+    browsers; it takes precedence over an API key, as on the realtime socket), else the API key. Either way
+    the key needs ``speech_to_text`` and its rate limit applies. The token is only checked here: the route
+    spends it once the request has passed validation (:func:`_spend_token`), so a 4xx leaves it usable."""
     if token is not None and token.strip():
-        principal = await services.tokens.redeem(token, "batch_scribe")
+        principal = await services.tokens.check(token, "batch_scribe")
         request.state.principal = principal
+        request.state.batch_token = token
         services.rate_limiter.hit(
             principal.key_id, principal.rate_limit_per_minute or services.settings.rate_limit_per_minute
         )
@@ -50,6 +52,15 @@ async def _batch_caller(
 
 
 BatchCaller = Annotated[Principal, Depends(_batch_caller)]
+
+
+async def _spend_token(request: Request, services: ServicesDep) -> None:
+    """Consume the request's single-use token, if it came with one (raises if another request won it)."""
+    token = getattr(request.state, "batch_token", None)
+    if token is not None:
+        await services.tokens.redeem(token, "batch_scribe")
+
+
 _slot = contextlib.asynccontextmanager(generation_slot)
 
 
@@ -178,6 +189,7 @@ async def speech_to_text(
         use_multi_channel=use_multi_channel,
         multichannel_output_style=multichannel_output_style,
     )
+    await _spend_token(http_request, services)
     if webhook:
         # Answered at once (SpeechToTextWebhookResponseModel); the transcript goes to the webhooks.
         accepted = await services.stt.submit_webhook(
