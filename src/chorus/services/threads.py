@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -68,3 +69,67 @@ async def iterate_in_thread(
         if not future.done():
             # Let the producer notice the stop flag; it never blocks for long.
             await asyncio.wait([future], timeout=5)
+
+
+def run_ahead(items: Iterator[T], *, inline: int = 2, depth: int = 2) -> Iterator[T]:
+    """``items``, with everything after the first ``inline`` ones produced in a thread of its own.
+
+    The caller then works on item i (encodes it) while the thread produces item i + 1 (renders it): a
+    two-stage pipeline on two cores. The first ``inline`` items are taken directly, so short outputs and
+    first-audio latency pay for no thread. At most ``depth`` items wait. Errors raised by ``items`` are
+    re-raised in the caller, in order; when the caller stops early, the thread stops after the item in
+    hand and ``items`` is closed in the caller's thread.
+    """
+    for _ in range(inline):
+        try:
+            yield next(items)
+        except StopIteration:
+            return
+    ready: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        ready.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the caller, in order
+            _put_until_stopped(ready, (_DONE, exc), stop)
+            return
+        _put_until_stopped(ready, (_DONE, None), stop)
+
+    worker = threading.Thread(target=produce, name="run-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
+def _put_until_stopped(
+    target: queue.Queue[tuple[object, BaseException | None]],
+    entry: tuple[object, BaseException | None],
+    stop: threading.Event,
+) -> None:
+    while not stop.is_set():
+        try:
+            target.put(entry, timeout=0.1)
+            return
+        except queue.Full:
+            continue

@@ -26,7 +26,7 @@ from chorus.services.catalogue import ModelCatalogue, ModelSpec
 from chorus.services.credits import Charge, CreditService
 from chorus.services.history import HistoryService, NewHistoryItem
 from chorus.services.render import RenderedChunk, RenderPlan, render
-from chorus.services.threads import iterate_in_thread
+from chorus.services.threads import iterate_in_thread, run_ahead
 from chorus.services.voices import ResolvedVoice, VoiceService, merge_settings, validate_settings
 from chorus.storage.models import Voice
 
@@ -141,7 +141,7 @@ class SynthesisJob:
         self.history_item_id: str | None = uuid.uuid4().hex[:20] if request.enable_logging else None
 
     def chunks(self, encode: Callable[[bytes], bytes]) -> AsyncIterator[tuple[RenderedChunk, bytes]]:
-        """Rendered chunks with ``encode(chunk.pcm)``, both computed in a worker thread.
+        """Rendered chunks with ``encode(chunk.pcm)``, computed in worker threads (see :func:`run_ahead`).
 
         Encoding there (not on the event loop) lets streams encode in parallel and keeps the loop free.
         Once its first audio is out, the job gives way to newer jobs between engine calls
@@ -156,7 +156,9 @@ class SynthesisJob:
 
         def produce(stop: Callable[[], bool]) -> Iterator[tuple[RenderedChunk, bytes]]:
             nonlocal first_audio_at
-            for chunk in render(self.plan, stop, pace):
+            # Rendering runs ahead in a thread of its own past the first chunks, so a long text is encoded
+            # (LAME releases the GIL) while the next sentence's effects are computed.
+            for chunk in run_ahead(render(self.plan, stop, pace), inline=3):
                 data = encode(chunk.pcm)
                 if first_audio_at is None and chunk.pcm:
                     first_audio_at = time.monotonic()
