@@ -88,8 +88,13 @@ def test_tts_convert_and_history(sdk: ElevenLabs) -> None:
 
 def test_usage(sdk: ElevenLabs) -> None:
     now = int(time.time() * 1000)
+    before = sdk.usage.get(start_unix=now - 86_400_000, end_unix=now + 60_000)
+    text = "Usage is counted."
+    assert b"".join(sdk.text_to_speech.convert(RMS, text=text))
     stats = sdk.usage.get(start_unix=now - 86_400_000, end_unix=now + 60_000)
-    assert stats.time and sum(sum(v) for v in stats.usage.values()) > 0
+    assert stats.time == before.time
+    total = sum(sum(v) for v in stats.usage.values())
+    assert total == sum(sum(v) for v in before.usage.values()) + len(text)
 
 
 def test_bad_key(live_server: LiveServer) -> None:

@@ -12,15 +12,32 @@ import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import Integer, bindparam, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from chorus.config import Settings
 from chorus.errors import QuotaExceeded
 from chorus.services.accounts import Principal
 from chorus.storage.models import ApiKey, UsageEvent, User
+
+
+def _charge_counter(table: type[User] | type[ApiKey]) -> Any:
+    """``UPDATE`` a counter by ``:p_credits`` where it still fits its limit, ``RETURNING`` count and limit."""
+    credits = bindparam("p_credits", type_=Integer)
+    return (
+        update(table)
+        .where(table.id == bindparam("p_id"))
+        .where(table.character_limit.is_(None) | (table.character_count + credits <= table.character_limit))
+        .values(character_count=table.character_count + credits)
+        .returning(table.character_count, table.character_limit)
+    )
+
+
+_CHARGE_USER = _charge_counter(User)
+_CHARGE_KEY = _charge_counter(ApiKey)
+_RECORD_USAGE = insert(UsageEvent).returning(UsageEvent.id)
 
 
 class _OverQuota(Exception):
@@ -75,50 +92,32 @@ class CreditService:
         product: str,
     ) -> Charge:
         # Core statements on a connection, not the ORM session: a charge precedes every generation's first
-        # byte, and the session's unit of work adds a third to its cost without doing anything here.
+        # byte, and the session's unit of work adds a third to its cost without doing anything here. The
+        # statements are built once (below): building and keying them anew cost more than running them.
         async with self._connect() as conn:
             user_row = (
-                await conn.execute(
-                    update(User)
-                    .where(User.id == principal.user_id)
-                    .where(
-                        User.character_limit.is_(None)
-                        | (User.character_count + credits <= User.character_limit)
-                    )
-                    .values(character_count=User.character_count + credits)
-                    .returning(User.character_count, User.character_limit)
-                )
+                await conn.execute(_CHARGE_USER, {"p_id": principal.user_id, "p_credits": credits})
             ).first()
             if user_row is None:
                 raise _OverQuota("user")
             key_row = (
-                await conn.execute(
-                    update(ApiKey)
-                    .where(ApiKey.id == principal.key_id)
-                    .where(
-                        ApiKey.character_limit.is_(None)
-                        | (ApiKey.character_count + credits <= ApiKey.character_limit)
-                    )
-                    .values(character_count=ApiKey.character_count + credits)
-                    .returning(ApiKey.character_count, ApiKey.character_limit)
-                )
+                await conn.execute(_CHARGE_KEY, {"p_id": principal.key_id, "p_credits": credits})
             ).first()
             if key_row is None:
                 raise _OverQuota("key")
             event_id = (
                 await conn.execute(
-                    insert(UsageEvent)
-                    .values(
-                        user_id=principal.user_id,
-                        api_key_id=principal.key_id,
-                        model_id=model_id,
-                        voice_id=voice_id,
-                        product=product,
-                        characters=characters,
-                        credits=credits,
-                        created_at=time.time(),
-                    )
-                    .returning(UsageEvent.id)
+                    _RECORD_USAGE,
+                    {
+                        "user_id": principal.user_id,
+                        "api_key_id": principal.key_id,
+                        "model_id": model_id,
+                        "voice_id": voice_id,
+                        "product": product,
+                        "characters": characters,
+                        "credits": credits,
+                        "created_at": time.time(),
+                    },
                 )
             ).scalar_one()
             count_to = int(user_row[0])

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chorus.config import Settings
@@ -68,6 +68,18 @@ def validate_settings(settings: dict[str, Any]) -> None:
 class ResolvedVoice:
     voice: Voice
     settings: dict[str, Any]
+
+
+# A voice and the caller's own settings for it, in one query; built once (every generation runs it).
+_RESOLVE = select(
+    Voice,
+    select(UserVoiceSettings.settings)
+    .where(
+        UserVoiceSettings.user_id == bindparam("p_user_id"),
+        UserVoiceSettings.voice_id == bindparam("p_voice_id"),
+    )
+    .scalar_subquery(),
+).where(Voice.voice_id == bindparam("p_voice_id"))
 
 
 class VoiceService:
@@ -131,14 +143,9 @@ class VoiceService:
 
     async def resolve(self, principal: Principal, voice_id: str) -> ResolvedVoice:
         """:meth:`get` and :meth:`settings_for` in one query (every generation starts with this)."""
-        own_settings = (
-            select(UserVoiceSettings.settings)
-            .where(UserVoiceSettings.user_id == principal.user_id, UserVoiceSettings.voice_id == voice_id)
-            .scalar_subquery()
-        )
         async with self._sessions() as session:
             row = (
-                await session.execute(select(Voice, own_settings).where(Voice.voice_id == voice_id))
+                await session.execute(_RESOLVE, {"p_user_id": principal.user_id, "p_voice_id": voice_id})
             ).first()
         voice = row[0] if row is not None else None
         if voice is None or (voice.owner_user_id is not None and voice.owner_user_id != principal.user_id):
