@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     models_dir: Path | None = None
     # Where `chorus models pull` downloads from when online (a Hugging Face compatible hub).
     model_hub_url: str = "https://huggingface.co"
-    # Which engines may back each model id, e.g. {"eleven_flash_v2_5": ["flite"]}; unlisted: any engine.
+    # Which engines back each model id, e.g. {"eleven_flash_v2_5": ["flite"]}; unlisted: the voice's engine.
+    # An eleven_* tier speaks a voice of another engine through its first available engine's closest voice.
     model_engines: dict[str, list[str]] = Field(default_factory=dict)
     # The voice used when a client names none (CLI): "<engine>:<engine voice>".
     default_voice: str = "flite:rms"

@@ -267,6 +267,41 @@ class TTSService:
         charge = await self.credits.charge(principal, len(text), model_id=spec.model_id, voice_id=voice_id)
         return SynthesisJob(self, principal, request, spec, resolved.voice, plan, charge, admission)
 
+    def _tier_voice(self, spec: ModelSpec, voice: Voice, language: str | None) -> tuple[TTSEngine, str]:
+        """The voice to speak ``voice`` with on a model whose engines (``model_engines``) exclude its own.
+
+        An ``eleven_*`` tier takes any voice, as on ElevenLabs: the tier's first available engine speaks
+        with its voice closest to ``voice`` (the language asked for, then the same gender), and a saved
+        voice's transform is applied on top as usual. Chorus' engine model ids (``chorus_flite``...) name
+        an engine outright, so a voice of another engine is refused there.
+        """
+        if not spec.model_id.startswith("eleven_"):
+            raise BadRequest(
+                f"Model {spec.model_id} cannot speak with voice {voice.voice_id} ({voice.engine} engine); "
+                f"use one of its engines' voices ({', '.join(spec.engines or ())}) or an eleven_* model.",
+                status="voice_not_supported_by_model",
+            )
+        code = (language or (voice.labels or {}).get("language") or "en").split("-")[0].split("_")[0].lower()
+        gender = (voice.labels or {}).get("gender")
+        missing: list[str] = []
+        for name in spec.engines or ():
+            engine = self.engines.get(name)
+            if engine is None or not engine.available():
+                missing.append(
+                    engine.unavailable_reason() or name if engine else f"{name!r} is not configured"
+                )
+                continue
+            voices = engine.voices()
+            if not voices:
+                continue
+            speaking = [v for v in voices if v.language == code] or voices
+            match = next((v for v in speaking if v.gender == gender), speaking[0])
+            return engine, match.native_id
+        raise EngineMissing(
+            f"Model {spec.model_id} is configured for the {', '.join(spec.engines or ())} engine(s), and "
+            f"none is available: {'; '.join(missing) or 'no voices'}"
+        )
+
     def _for_language(self, engine: TTSEngine, voice: Voice, language: str) -> tuple[TTSEngine, str]:
         """Keep the voice's engine if it speaks ``language``; else the closest voice of one that does.
 
@@ -288,18 +323,15 @@ class TTSService:
 
     def plan(self, spec: ModelSpec, resolved: ResolvedVoice, request: TTSInput) -> RenderPlan:
         voice = resolved.voice
-        if spec.engines is not None and voice.engine not in spec.engines:
-            raise BadRequest(
-                f"Model {spec.model_id} cannot speak with voice {voice.voice_id} ({voice.engine} engine); "
-                f"use one of its engines' voices ({', '.join(spec.engines)}) or an eleven_* model.",
-                status="voice_not_supported_by_model",
-            )
-        engine = self.engines.get(voice.engine)
-        if engine is None or not engine.available():
-            reason = engine.unavailable_reason() if engine else f"engine {voice.engine!r} is not configured"
-            raise EngineMissing(f"The {voice.engine} engine is not available: {reason}")
-        native_voice = voice.native_voice
         language = request.language_code
+        if spec.engines is not None and voice.engine not in spec.engines:
+            engine, native_voice = self._tier_voice(spec, voice, language)
+        else:
+            found = self.engines.get(voice.engine)
+            if found is None or not found.available():
+                reason = found.unavailable_reason() if found else f"engine {voice.engine!r} is not configured"
+                raise EngineMissing(f"The {voice.engine} engine is not available: {reason}")
+            engine, native_voice = found, voice.native_voice
         if language and spec.engines is None:
             engine, native_voice = self._for_language(engine, voice, language)
         settings = merge_settings(resolved.settings, request.voice_settings)
