@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -16,13 +17,13 @@ from chorus.storage.models import ApiKey, User
 
 
 async def _race(
-    url: str, *, user_limit_plan: str | None, key_limit: int | None, each: int
+    url: str, *, user_limit_plan: str | None, key_limit: int | None, each: int, serialize: bool = False
 ) -> tuple[int, int, int]:
     db = Database(url)
     db.migrate()
     settings = Settings(model_credit_multipliers={"m": 1.0})
     accounts = AccountService(db.sessions, "free")
-    credits = CreditService(db.sessions, settings)
+    credits = CreditService(db.sessions, settings, serialize_writes=serialize)
     created = await accounts.create_key(
         "race", user_name="racer", plan=user_limit_plan, character_limit=key_limit
     )
@@ -89,3 +90,38 @@ def test_model_multiplier_rounds_up(tmp_path: Path) -> None:
     credits = CreditService(None, Settings(model_credit_multipliers={"fast": 0.5}))  # type: ignore[arg-type]
     assert credits.cost(11, "fast") == 6
     assert credits.cost(11, "unknown-model") == 11
+
+
+async def test_serialized_charges_take_turns_and_still_fit_the_quota(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the server does on SQLite: charges queue in the process, never two transactions at once."""
+    inside = most = 0
+    original = CreditService._transaction
+
+    @contextlib.asynccontextmanager
+    async def counted(self: CreditService):  # type: ignore[no-untyped-def]
+        nonlocal inside, most
+        inside += 1
+        most = max(most, inside)
+        try:
+            async with original(self) as conn:
+                await asyncio.sleep(0)  # give the other charges every chance to overlap
+                yield conn
+        finally:
+            inside -= 1
+
+    monkeypatch.setattr(CreditService, "_transaction", counted)
+    ok, user_count, key_count = await _race(
+        f"sqlite+aiosqlite:///{tmp_path}/c.db",
+        user_limit_plan="free",
+        key_limit=None,
+        each=450,
+        serialize=True,
+    )
+    assert ok == 22 and user_count == key_count == 22 * 450
+    assert most == 1
+    # Without the turn-taking the same race overlaps (and SQLite's busy handler sorts it out, slowly).
+    most = 0
+    await _race(f"sqlite+aiosqlite:///{tmp_path}/d.db", user_limit_plan="free", key_limit=None, each=450)
+    assert most > 1

@@ -73,7 +73,7 @@ class Services:
             if reason:
                 log.warning("engine %s unavailable: %s", name, reason)
         accounts = AccountService(db.sessions, settings.default_plan)
-        credits = CreditService(db.sessions, settings)
+        credits = CreditService(db.sessions, settings, serialize_writes=db.is_sqlite)
         catalogue = ModelCatalogue(settings, engines)
         voices = VoiceService(db.sessions, blobs)
         await voices.sync_premade(engines.all_voices())
