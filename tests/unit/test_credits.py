@@ -23,7 +23,7 @@ async def _race(
     db.migrate()
     settings = Settings(model_credit_multipliers={"m": 1.0})
     accounts = AccountService(db.sessions, "free")
-    credits = CreditService(db.sessions, settings, serialize_writes=serialize)
+    credits = CreditService(db.sessions, settings, write_turn=asyncio.Lock() if serialize else None)
     created = await accounts.create_key(
         "race", user_name="racer", plan=user_limit_plan, character_limit=key_limit
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -73,11 +74,13 @@ class Services:
             if reason:
                 log.warning("engine %s unavailable: %s", name, reason)
         accounts = AccountService(db.sessions, settings.default_plan)
-        credits = CreditService(db.sessions, settings, serialize_writes=db.is_sqlite)
+        # SQLite has one writer at a time: the writes on the request path (charges, history) queue here.
+        write_turn = asyncio.Lock() if db.is_sqlite else None
+        credits = CreditService(db.sessions, settings, write_turn=write_turn)
         catalogue = ModelCatalogue(settings, engines)
         voices = VoiceService(db.sessions, blobs)
         await voices.sync_premade(engines.all_voices())
-        history = HistoryService(db.sessions, blobs)
+        history = HistoryService(db.sessions, blobs, write_turn=write_turn)
         tts = TTSService(engines, catalogue, voices, credits, history)
         jobs = InProcessJobQueue.from_settings(db.sessions, settings)
         webhooks = WebhookService(db.sessions, settings, jobs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import time
 import uuid
@@ -50,9 +51,17 @@ class HistoryPage:
 
 
 class HistoryService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], blobs: BlobStore) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        blobs: BlobStore,
+        *,
+        write_turn: asyncio.Lock | None = None,
+    ) -> None:
         self._sessions = sessions
         self._blobs = blobs
+        # SQLite: the lock the process's writers share (see CreditService); held for the insert only.
+        self._write_turn = write_turn
         # Serialises "store blob + add row" against "remove row + drop unreferenced blob" for one
         # content address, so a shared blob is never dropped while a new item starts to reference it.
         self._blob_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -68,30 +77,35 @@ class HistoryService:
     ) -> str:
         blob_key = self._blobs.content_key(audio, item.file_extension)
         history_id = history_id or uuid.uuid4().hex[:20]
-        async with self._blob_locks[blob_key], self._sessions() as session, session.begin():
+        async with self._blob_locks[blob_key]:
             await self._blobs.put_content(audio, item.file_extension)
-            session.add(
-                HistoryItem(
-                    id=history_id,
-                    user_id=principal.user_id,
-                    api_key_id=principal.key_id,
-                    request_id=item.request_id,
-                    voice_id=item.voice_id,
-                    voice_name=item.voice_name,
-                    voice_category=item.voice_category,
-                    model_id=item.model_id,
-                    text=item.text,
-                    settings=item.settings,
-                    character_count_change_from=item.count_from,
-                    character_count_change_to=item.count_to,
-                    content_type=item.content_type,
-                    output_format=item.output_format,
-                    source=item.source,
-                    blob_key=blob_key,
-                    alignments=alignments,
-                    created_at=time.time(),
+            async with (
+                self._write_turn or contextlib.nullcontext(),
+                self._sessions() as session,
+                session.begin(),
+            ):
+                session.add(
+                    HistoryItem(
+                        id=history_id,
+                        user_id=principal.user_id,
+                        api_key_id=principal.key_id,
+                        request_id=item.request_id,
+                        voice_id=item.voice_id,
+                        voice_name=item.voice_name,
+                        voice_category=item.voice_category,
+                        model_id=item.model_id,
+                        text=item.text,
+                        settings=item.settings,
+                        character_count_change_from=item.count_from,
+                        character_count_change_to=item.count_to,
+                        content_type=item.content_type,
+                        output_format=item.output_format,
+                        source=item.source,
+                        blob_key=blob_key,
+                        alignments=alignments,
+                        created_at=time.time(),
+                    )
                 )
-            )
         return history_id
 
     async def list(
