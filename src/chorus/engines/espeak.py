@@ -214,6 +214,7 @@ class EspeakEngine:
         self._library: PrivateLibrary | None = None
         self._sample_rate = 22_050
         self._listed: tuple[_ListedVoice, ...] = ()
+        self._languages: tuple[tuple[str, str], ...] | None = None
         self._frees_voice_list = False
         self._sink: list[bytes] = []
         self._marks: list[_Mark] = []
@@ -265,16 +266,25 @@ class EspeakEngine:
         return list(self._premade) if self.available() else []
 
     def languages(self) -> list[tuple[str, str]]:
-        """Every ISO 639-1 language some installed eSpeak NG voice speaks, with its English name."""
-        codes = {tag.split("-", 1)[0] for voice in self._listed for _, tag in voice.languages}
-        result: list[tuple[str, str]] = []
-        for code in sorted(codes):
-            if len(code) != 2 or not code.isalpha():
-                continue  # ISO 639-3 and private tags have no ISO 639-1 code
-            voice = self._best_voice_for(code)
-            if voice is not None:
-                result.append((code, _language_name(voice.name)))
-        return result
+        """Every language some installed eSpeak NG voice speaks, with its English name.
+
+        Codes are the primary subtags eSpeak NG gives its voices: ISO 639-1 ("de") where the language has
+        one, else ISO 639-3 ("yue", "haw", "chr"); private-use codes (qaa..qtz, "piqd") are left out. An
+        ISO 639-3 language's name keeps its voice's qualifier ("Chinese (Cantonese)", "Greek (Ancient)"),
+        as most of them are varieties of a language listed under its two-letter code.
+        """
+        if self._languages is None:
+            codes = {tag.split("-", 1)[0] for voice in self._listed for _, tag in voice.languages}
+            result: list[tuple[str, str]] = []
+            for code in sorted(codes):
+                if not _is_language_code(code):
+                    continue
+                voice = self._best_voice_for(code)
+                if voice is not None:
+                    result.append((code, _language_name(voice.name, qualified=len(code) == 3)))
+            # Worked out once: capabilities() (and so this) is consulted on every request with a language.
+            self._languages = tuple(result)
+        return list(self._languages) if self.available() else []
 
     def output_format(self) -> PCMFormat:
         return PCMFormat(self._sample_rate)
@@ -371,13 +381,20 @@ class EspeakEngine:
         return self._best_voice_for(wanted)
 
     def _best_voice_for(self, tag: str) -> _ListedVoice | None:
-        """The voice eSpeak NG ranks first for language ``tag`` (lowest priority number wins)."""
-        best: tuple[int, int, _ListedVoice] | None = None
-        for index, voice in enumerate(self._listed):
-            for priority, voice_tag in voice.languages:
-                if voice_tag == tag and (best is None or (priority, index) < best[:2]):
-                    best = (priority, index, voice)
-        return best[2] if best else None
+        """The voice eSpeak NG ranks first for language ``tag`` (lowest priority number wins).
+
+        Voices tagged ``tag`` exactly come first; failing those, voices whose tag starts with it as its
+        primary subtag (Cherokee is only tagged "chr-us-qaaa-x-west").
+        """
+        for matches in (lambda t: t == tag, lambda t: t.split("-", 1)[0] == tag):
+            best: tuple[int, int, _ListedVoice] | None = None
+            for index, voice in enumerate(self._listed):
+                for priority, voice_tag in voice.languages:
+                    if matches(voice_tag) and (best is None or (priority, index) < best[:2]):
+                        best = (priority, index, voice)
+            if best is not None:
+                return best[2]
+        return None
 
     # --- one utterance -------------------------------------------------------------------------
 
@@ -684,7 +701,23 @@ def _read_languages(pointer: int | None) -> Iterator[tuple[int, str]]:
         yield priority, tag.decode("ascii", "replace").lower()
 
 
-def _language_name(voice_name: str) -> str:
-    """The language part of an eSpeak voice name: ``English_(Great_Britain)`` → ``English``."""
-    name = voice_name.replace("_", " ")
-    return name.split("(", 1)[0].strip() or name
+def _is_language_code(code: str) -> bool:
+    """An ISO 639-1 or ISO 639-3 code, not one of ISO 639-3's private-use codes (qaa..qtz)."""
+    if not re.fullmatch(r"[a-z]{2,3}", code):
+        return False
+    return not (len(code) == 3 and "qaa" <= code <= "qtz")
+
+
+def _language_name(voice_name: str, *, qualified: bool = False) -> str:
+    """The language part of an eSpeak voice name: ``English_(Great_Britain)`` → ``English``.
+
+    ``qualified`` keeps the qualifier's first part: ``Chinese_(Mandarin,_latin_as_English)`` →
+    ``Chinese (Mandarin)``.
+    """
+    name = voice_name.replace("_", " ").strip()
+    base, paren, qualifier = name.partition("(")
+    base = base.strip()
+    if not base:
+        return name
+    qualifier = qualifier.split(",", 1)[0].rstrip(")").strip()
+    return f"{base} ({qualifier})" if qualified and paren and qualifier else base
