@@ -3,6 +3,9 @@
 ElevenLabs' ``chunk_length_schedule``: the first generation waits for ``schedule[0]`` characters, the
 second for ``schedule[1]``, and so on (the last value repeats). A flush, or the end of input, releases
 whatever is buffered. ``auto_mode`` ignores the schedule and releases each complete sentence at once.
+``try_trigger_generation`` (:meth:`TextBuffer.try_trigger`) releases the buffer ahead of the schedule,
+but only once it holds at least :data:`TRIGGER_MIN_CHARS` characters (the smallest value the schedule
+allows), as ElevenLabs only generates "if our buffer contains more than a minimum threshold".
 Segments end at a word boundary so no word is split between two generations.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 import re
 
 DEFAULT_SCHEDULE = (120, 160, 250, 290)
+TRIGGER_MIN_CHARS = 50
 _SENTENCE_END = re.compile(r"[.!?;:。！？]['\")\]]*\s")
 
 
@@ -51,6 +55,12 @@ class TextBuffer:
             self._generations += 1
             return [segment]
         return []
+
+    def try_trigger(self) -> list[str]:
+        """``try_trigger_generation``: release the buffer now if it holds enough text, else nothing."""
+        if len(self._text.strip()) < TRIGGER_MIN_CHARS:
+            return []
+        return self.flush()
 
     def _take_ready(self) -> str | None:
         text = self._text

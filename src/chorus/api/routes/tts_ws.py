@@ -4,6 +4,28 @@ Client messages are JSON text frames. Audio goes back as ``{"audio": <base64>, "
 "normalizedAlignment": {...}}`` with camelCase, chunk-relative millisecond timings, then ``{"isFinal":
 true}``; the single-context socket closes with 1000 after the final message. Errors are sent as
 ``{"message", "error", "code"}`` before the socket closes.
+
+Deviation from the AsyncAPI text: alignments name their durations ``charDurationsMs``, not the schema's
+``charsDurationsMs``, because that is the key the official SDKs (Python and JS, since their Oct-2025
+regeneration) and third-party clients read from the live API.
+
+``sync_alignment`` ("include timing data with every audio chunk"): each alignment always travels with
+the audio rendered for its characters. With ``sync_alignment=true`` this is strict: every message with
+audio carries ``alignment`` and ``normalizedAlignment`` objects (empty lists when it voices no
+character, as the encoder's tail), and characters whose audio an encoder (MP3, Opus, u-law...) still
+holds wait for the next audio bytes, timed from the first held chunk; only characters after a
+generation's last sample (a final space, zero-length) can come with empty audio, and only for PCM, which
+has no encoder tail to carry them. Without it, a chunk that voices no character (the encoder's tail) has
+null alignments, and a chunk whose encoded bytes are not out yet sends its alignment with empty audio.
+
+Inactivity (``inactivity_timeout``, 1..180 s, default 20) is timed per context, from the last client
+message naming it; the clock is stopped while the context has a generation queued or running. On
+``stream-input`` a timeout ends the socket with ``input_timeout_exceeded`` (1008). On
+``multi-stream-input`` only the idle context is closed: unflushed text is dropped (as ``close_context``
+does) and it gets ``{"isFinal": true, "contextId": ...}``, while other contexts go on; a ``""`` or
+``" "`` message for a context is a keep-alive that resets that context's clock only. Once no context is
+open and no message at all has come for ``inactivity_timeout`` seconds, the socket closes with
+``input_timeout_exceeded`` (1008), as ``stream-input`` does.
 """
 
 from __future__ import annotations
@@ -25,6 +47,7 @@ from chorus.audio.encode import StreamEncoder
 from chorus.audio.formats import OUTPUT_FORMATS, parse_output_format
 from chorus.errors import ChorusError
 from chorus.services.accounts import Principal
+from chorus.services.alignment import CharAlignment
 from chorus.services.container import Services
 from chorus.services.limits import Lease
 from chorus.services.text_stream import TextBuffer
@@ -33,6 +56,7 @@ from chorus.services.tts import TTSInput
 router = APIRouter()
 
 MAX_INACTIVITY = 180
+MAX_SEED = 4294967295  # as the HTTP endpoints allow
 POLICY_VIOLATION = 1008
 
 
@@ -76,6 +100,8 @@ def _config(ws: WebSocket, voice_id: str) -> SocketConfig:
         raise SocketError("inactivity_timeout and seed must be integers.", "invalid_request") from None
     if not 1 <= timeout <= MAX_INACTIVITY:
         raise SocketError(f"inactivity_timeout must be between 1 and {MAX_INACTIVITY}.", "invalid_request")
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise SocketError(f"seed must be between 0 and {MAX_SEED}.", "invalid_request")
     normalization = q.get("apply_text_normalization") or "auto"
     if normalization not in ("auto", "on", "off"):
         raise SocketError("apply_text_normalization must be auto, on or off.", "invalid_request")
@@ -147,26 +173,37 @@ def _schedule(message: dict[str, Any]) -> list[int] | None:
     schedule = config.get("chunk_length_schedule") if isinstance(config, dict) else None
     if schedule is None:
         return None
-    if not isinstance(schedule, list) or not schedule or not all(isinstance(v, int) for v in schedule):
+    # The spec types the items as numbers: whole-valued floats (120.0, as JSON encoders write them) count.
+    if (
+        not isinstance(schedule, list)
+        or not schedule
+        or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and float(v).is_integer() for v in schedule
+        )
+    ):
         raise SocketError("chunk_length_schedule must be a list of integers.", "invalid_generation_config")
     if any(not 50 <= v <= 500 for v in schedule):
         raise SocketError(
             "chunk_length_schedule values must be between 50 and 500.", "invalid_generation_config"
         )
-    return schedule
+    return [int(v) for v in schedule]
 
 
-async def _receive_json(ws: WebSocket, idle_seconds: float) -> dict[str, Any] | None:
+def _timeout_error(seconds: float) -> SocketError:
+    return SocketError(
+        f"Have not received a new text input within the timeout of {int(seconds)} seconds. Streaming input"
+        " terminated. Please make sure to either feed the input in the timely manner, or to send the end of"
+        ' input text (empty string "") when done.',
+        "input_timeout_exceeded",
+    )
+
+
+async def _read_json(ws: WebSocket) -> dict[str, Any] | None:
     """The next JSON object from the client; None if the client went away."""
     try:
-        raw = await asyncio.wait_for(ws.receive_text(), timeout=idle_seconds)
+        raw = await ws.receive_text()
     except WebSocketDisconnect:
         return None
-    except TimeoutError:
-        raise SocketError(
-            f"Have not received new text for {int(idle_seconds)} seconds. Closing the connection.",
-            "input_timeout_exceeded",
-        ) from None
     try:
         message = json.loads(raw)
     except json.JSONDecodeError:
@@ -174,6 +211,14 @@ async def _receive_json(ws: WebSocket, idle_seconds: float) -> dict[str, Any] | 
     if not isinstance(message, dict):
         raise SocketError("Messages must be JSON objects.", "invalid_message")
     return message
+
+
+async def _receive_json(ws: WebSocket, idle_seconds: float) -> dict[str, Any] | None:
+    """The next JSON object, within ``idle_seconds`` (the opening message); None if the client went away."""
+    try:
+        return await asyncio.wait_for(_read_json(ws), timeout=idle_seconds)
+    except TimeoutError:
+        raise _timeout_error(idle_seconds) from None
 
 
 @dataclass
@@ -186,6 +231,15 @@ class Context:
     queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     worker: asyncio.Task[None] | None = None
     closed: bool = False
+    pending: int = 0  # segments submitted and not yet generated: the inactivity clock stands still
+    last_active: float = field(default_factory=lambda: asyncio.get_running_loop().time())
+
+    def touch(self) -> None:
+        self.last_active = asyncio.get_running_loop().time()
+
+    def idle_deadline(self, timeout: float) -> float | None:
+        """When the context times out, unless something happens first; None while it is generating."""
+        return None if self.pending else self.last_active + timeout
 
 
 class StreamSession:
@@ -198,24 +252,41 @@ class StreamSession:
         self.config = config
         self.fmt = parse_output_format(config.output_format)
         self._send_lock = asyncio.Lock()
+        self._receive: asyncio.Task[dict[str, Any] | None] | None = None
         self.failure: SocketError | None = None
         self.failed = asyncio.Event()
+        self.idle = asyncio.Event()  # set when a context's last queued generation ends (its clock restarts)
 
-    async def next_message(self) -> dict[str, Any] | None:
-        """The next client message, unless a generation fails first (then its error is raised)."""
-        receive = asyncio.create_task(_receive_json(self.ws, self.config.inactivity_timeout))
-        failed = asyncio.create_task(self.failed.wait())
+    async def poll(self, wait_s: float | None) -> tuple[bool, dict[str, Any] | None]:
+        """Wait up to ``wait_s`` seconds (None: no limit) for the next client message.
+
+        Returns ``(True, message)`` (``message`` is None once the client went away), or ``(False, None)``
+        when the time is up or a context went idle first. A failed generation's error is raised. A read in
+        progress is kept for the next call, so a message is never lost to a timeout.
+        """
+        if self._receive is None:
+            self._receive = asyncio.create_task(_read_json(self.ws))
+        waiters = {asyncio.create_task(self.failed.wait()), asyncio.create_task(self.idle.wait())}
         try:
-            await asyncio.wait({receive, failed}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({self._receive, *waiters}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            failed.cancel()
-        if receive.done():
-            return receive.result()
-        receive.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await receive
-        assert self.failure is not None
-        raise self.failure
+            for waiter in waiters:
+                waiter.cancel()
+        self.idle.clear()
+        if self._receive.done():
+            receive, self._receive = self._receive, None
+            return True, receive.result()
+        if self.failure is not None:
+            raise self.failure
+        return False, None
+
+    async def close(self) -> None:
+        """Stop the read in progress, if any (before the socket is closed)."""
+        receive, self._receive = self._receive, None
+        if receive is not None:
+            receive.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await receive
 
     async def send(self, payload: dict[str, Any]) -> None:
         async with self._send_lock:
@@ -225,6 +296,7 @@ class StreamSession:
         context.worker = asyncio.create_task(self._work(context))
 
     async def submit(self, context: Context, segments: list[str]) -> None:
+        context.pending += len(segments)
         for segment in segments:
             await context.queue.put(segment)
 
@@ -261,6 +333,29 @@ class StreamSession:
                 self.failure = SocketError(exc.message, exc.status)
                 self.failed.set()
                 return
+            finally:
+                context.pending -= 1
+                context.touch()
+            if not context.pending:
+                self.idle.set()
+
+    def _audio_message(
+        self,
+        context: Context,
+        data: bytes,
+        alignment: CharAlignment | None,
+        normalized: CharAlignment | None,
+        origin_s: float,
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "audio": base64.b64encode(data).decode(),
+            "isFinal": None,
+            "normalizedAlignment": normalized.to_ws(origin_s) if normalized is not None else None,
+            "alignment": alignment.to_ws(origin_s) if alignment is not None else None,
+        }
+        if context.context_id is not None:
+            payload["contextId"] = context.context_id
+        return payload
 
     async def _generate(self, context: Context, text: str) -> None:
         config = self.config
@@ -282,32 +377,41 @@ class StreamSession:
             ),
         )
         encoder = StreamEncoder(job.pcm_format, self.fmt)
+        sync = config.sync_alignment
+        # sync_alignment: characters whose audio the encoder still holds, and where the first of them starts.
+        held, held_normalized, held_origin = CharAlignment(), CharAlignment(), 0.0
         sent: list[bytes] = []
         completed = False
         try:
             async with aclosing(job.chunks(encoder.feed)) as chunks:
                 async for chunk, data in chunks:
                     sent.append(data)
-                    if not data and not len(chunk.alignment):
-                        continue
-                    payload: dict[str, Any] = {
-                        "audio": base64.b64encode(data).decode(),
-                        "isFinal": None,
-                        "normalizedAlignment": chunk.normalized_alignment.to_ws(chunk.start_s)
-                        if len(chunk.normalized_alignment)
-                        else None,
-                        "alignment": chunk.alignment.to_ws(chunk.start_s) if len(chunk.alignment) else None,
-                    }
-                    if context.context_id is not None:
-                        payload["contextId"] = context.context_id
+                    if sync:
+                        if not len(held) and not len(held_normalized):
+                            held_origin = chunk.start_s
+                        held.extend(chunk.alignment)
+                        held_normalized.extend(chunk.normalized_alignment)
+                        if not data:
+                            continue
+                        payload = self._audio_message(context, data, held, held_normalized, held_origin)
+                        held, held_normalized = CharAlignment(), CharAlignment()
+                    else:
+                        if not data and not len(chunk.alignment):
+                            continue
+                        payload = self._audio_message(
+                            context,
+                            data,
+                            chunk.alignment if len(chunk.alignment) else None,
+                            chunk.normalized_alignment if len(chunk.normalized_alignment) else None,
+                            chunk.start_s,
+                        )
                     await self.send(payload)
             tail = encoder.flush()
             sent.append(tail)
-            if tail:
-                payload = {"audio": base64.b64encode(tail).decode(), "isFinal": None}
-                if context.context_id is not None:
-                    payload["contextId"] = context.context_id
-                await self.send(payload)
+            if sync and (tail or len(held) or len(held_normalized)):
+                await self.send(self._audio_message(context, tail, held, held_normalized, held_origin))
+            elif tail:
+                await self.send(self._audio_message(context, tail, None, None, 0.0))
             completed = True
         finally:
             if completed:
@@ -344,7 +448,10 @@ async def _run(
         except ChorusError as exc:
             raise SocketError(exc.message, exc.status) from None
         session = StreamSession(ws, services, principal, config)
-        await handler(session, first)
+        try:
+            await handler(session, first)
+        finally:
+            await session.close()
         if session.failure is not None:
             raise session.failure
         await ws.close(code=1000)
@@ -359,8 +466,19 @@ async def _run(
             lease.release()
 
 
+def _text_segments(context: Context, message: dict[str, Any], text: str) -> list[str]:
+    """Add ``text`` to the buffer; the segments to generate now (``flush``, ``try_trigger_generation``)."""
+    segments = context.buffer.add(text) if text else []
+    if message.get("flush"):
+        segments += context.buffer.flush()
+    elif message.get("try_trigger_generation"):
+        segments += context.buffer.try_trigger()
+    return segments
+
+
 async def _single(session: StreamSession, first: dict[str, Any]) -> None:
     config = session.config
+    timeout = config.inactivity_timeout
     context = Context(None, TextBuffer(_schedule(first), auto_mode=config.auto_mode), _voice_settings(first))
     session.start(context)
 
@@ -368,22 +486,25 @@ async def _single(session: StreamSession, first: dict[str, Any]) -> None:
         text = message.get("text")
         if not isinstance(text, str):
             raise SocketError("Every message needs a text field (a string).", "invalid_message")
+        context.touch()
         if text == "" and not opening:
             await session.submit(context, context.buffer.flush())
             await session.finish(context)
             return False
-        segments = context.buffer.add(text)
-        trigger = message.get("try_trigger_generation") and len(context.buffer.pending) >= 50
-        if message.get("flush") or trigger:
-            segments += context.buffer.flush()
-        await session.submit(context, segments)
+        await session.submit(context, _text_segments(context, message, text))
         return True
 
+    loop = asyncio.get_running_loop()
     try:
         if not await handle(first, opening=True):
             return
         while session.failure is None:
-            message = await session.next_message()
+            deadline = context.idle_deadline(timeout)
+            if deadline is not None and loop.time() >= deadline:
+                raise _timeout_error(timeout)
+            received, message = await session.poll(None if deadline is None else deadline - loop.time())
+            if not received:
+                continue
             if message is None:
                 await session.cancel(context)
                 return
@@ -396,6 +517,7 @@ async def _single(session: StreamSession, first: dict[str, Any]) -> None:
 
 async def _multi(session: StreamSession, first: dict[str, Any]) -> None:
     config = session.config
+    timeout = config.inactivity_timeout
     contexts: dict[str, Context] = {}
     schedule = _schedule(first)
 
@@ -427,19 +549,42 @@ async def _multi(session: StreamSession, first: dict[str, Any]) -> None:
             return True
         if context is None or context.closed:
             context = open_context(context_id, message)
+        context.touch()  # any message naming the context, "" (keep-alive) included, restarts its clock
         text = message.get("text")
         if text is not None and not isinstance(text, str):
             raise SocketError("text must be a string.", "invalid_message")
-        segments = context.buffer.add(text) if text else []
-        if message.get("flush"):
-            segments += context.buffer.flush()
-        await session.submit(context, segments)
+        await session.submit(context, _text_segments(context, message, text or ""))
         return True
 
-    await handle(first)
+    async def expire(now: float) -> None:
+        """Close the contexts that have been idle for ``timeout`` seconds, each with its final message."""
+        for context_id, context in list(contexts.items()):
+            deadline = context.idle_deadline(timeout)
+            if deadline is None or now < deadline:
+                continue
+            context.buffer.flush()  # text never flushed is dropped, as close_context drops it
+            contexts.pop(context_id)
+            await session.finish(context)  # nothing is queued, so this sends its isFinal at once
+
+    loop = asyncio.get_running_loop()
+    last_message = loop.time()
     try:
+        if not await handle(first):
+            return
         while session.failure is None:
-            message = await session.next_message()
+            now = loop.time()
+            await expire(now)
+            if contexts:
+                deadlines = [d for c in contexts.values() if (d := c.idle_deadline(timeout)) is not None]
+                wait = max(0.0, min(deadlines) - now) if deadlines else None
+            elif now - last_message >= timeout:
+                raise _timeout_error(timeout)
+            else:
+                wait = last_message + timeout - now
+            received, message = await session.poll(wait)
+            if not received:
+                continue
+            last_message = loop.time()
             if message is None or not await handle(message):
                 return
     finally:
