@@ -57,8 +57,9 @@ def _error(response, status: str) -> None:  # type: ignore[no-untyped-def]
 
 def test_errors(client: TestClient) -> None:
     good = ("files", ("a.wav", _wav(np.zeros(1600, np.float32)), "audio/wav"))
-    _error(client.post("/v1/voices/add", data={"name": "x"}), "no_files")
+    assert client.post("/v1/voices/add", data={"name": "x"}).status_code == 422  # files are required
     _error(client.post("/v1/voices/add", data={"name": " "}, files=[good]), "invalid_name")
+    _error(client.post("/v1/voices/add", data={"name": "x" * 201}, files=[good]), "invalid_name")
     _error(
         client.post(
             "/v1/voices/add", data={"name": "x"}, files=[("files", ("a.mp3", b"not audio", "audio/mpeg"))]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import time
+import wave
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from chorus.api.app import create_app
 from chorus.services.voices import premade_voice_id
-from tests.conftest import http_routes
+from tests.conftest import ADMIN_KEY, http_routes, make_settings
 from tests.contract.openapi import SPEC_PATH, spec, validate_response
 
 pytestmark = [
@@ -55,6 +60,89 @@ def test_json_responses_match_spec(populated: TestClient, method: str, spec_path
     response = populated.request(method, url(populated))
     assert response.status_code == 200, response.text
     errors = validate_response(method, spec_path, response.json())
+    assert errors == [], errors
+
+
+DESCRIPTION = "A warm, friendly woman with a British accent, reading the news."
+PREVIEW_TEXT = (  # the spec's minimum is 100 characters
+    "The river was calm this morning, so we took the small boat out past the old bridge and the mill."
+    " What a sight!"
+)
+
+
+def _design(c: TestClient) -> Any:
+    # stream_previews: ids and estimated durations only, nothing rendered (cheap).
+    body = {"voice_description": DESCRIPTION, "text": PREVIEW_TEXT, "seed": 1, "stream_previews": True}
+    return c.post("/v1/text-to-voice/design", json=body)
+
+
+def _save_preview(c: TestClient) -> Any:
+    generated_voice_id = _design(c).json()["previews"][0]["generated_voice_id"]
+    body = {
+        "voice_name": "Schema",
+        "voice_description": DESCRIPTION,
+        "generated_voice_id": generated_voice_id,
+    }
+    return c.post("/v1/text-to-voice", json=body)
+
+
+def _clone(c: TestClient) -> Any:
+    service = c.app.state.services.voice_clone  # type: ignore[attr-defined]
+    service.candidates = [("flite", "rms")]  # one base, no speaker embedder: the body is under test
+    service._embedder, service._embedder_checked = None, True
+    pcm = c.post(
+        f"/v1/text-to-speech/{RMS}", params={"output_format": "pcm_16000"}, json={"text": PREVIEW_TEXT}
+    ).content
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(pcm)
+    files = [("files", ("sample.wav", buffer.getvalue(), "audio/wav"))]
+    return c.post("/v1/voices/add", data={"name": "Schema clone"}, files=files)
+
+
+# JSON bodies of the routes that create things: (spec path, the request).
+POST_CASES = [
+    ("/v1/text-to-voice/design", _design),
+    (
+        "/v1/text-to-voice/create-previews",
+        lambda c: c.post(
+            "/v1/text-to-voice/create-previews",
+            params={"output_format": "pcm_16000"},
+            json={"voice_description": DESCRIPTION, "text": PREVIEW_TEXT, "seed": 1},
+        ),
+    ),
+    (
+        "/v1/text-to-voice/{voice_id}/remix",
+        lambda c: c.post(
+            f"/v1/text-to-voice/{RMS}/remix",
+            json={"voice_description": "deeper and slower", "text": PREVIEW_TEXT, "stream_previews": True},
+        ),
+    ),
+    ("/v1/text-to-voice", _save_preview),
+    ("/v1/voices/add", _clone),
+    (
+        "/v1/text-to-speech/{voice_id}/with-timestamps",
+        lambda c: c.post(f"/v1/text-to-speech/{RMS}/with-timestamps", json={"text": "Schema check."}),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def shared_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app for the POST cases: voice design analyses its base voices once per app (seconds of CPU)."""
+    settings = make_settings(tmp_path_factory.mktemp("schemas") / "data")
+    with TestClient(create_app(settings), headers={"xi-api-key": ADMIN_KEY}) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize(("spec_path", "send"), POST_CASES, ids=[c[0] for c in POST_CASES])
+def test_post_json_responses_match_spec(shared_client: TestClient, spec_path: str, send) -> None:  # type: ignore[no-untyped-def]
+    response = send(shared_client)
+    assert response.status_code == 200, response.text
+    errors = validate_response("POST", spec_path, response.json())
     assert errors == [], errors
 
 

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chorus.engines.registry import EngineRegistry
 from chorus.errors import BadRequest, NotFound
 from chorus.services.accounts import Principal
-from chorus.services.voices import VoiceService
+from chorus.services.voices import VoiceService, voice_name
 from chorus.storage.blobs import BlobStore
 from chorus.storage.models import Voice, VoiceSample
 
@@ -157,9 +157,7 @@ class VoiceCloneService:
 
     async def create(self, principal: Principal, request: CloneInput) -> Voice:
         """Clone the speaker of ``request.files`` into a new voice of the caller's."""
-        name = request.name.strip()
-        if not name:
-            raise BadRequest("name must not be empty.", status="invalid_name")
+        name = voice_name(request.name)
         if not request.files:
             raise BadRequest("At least one audio file is needed in files.", status="no_files")
         if len(request.files) > MAX_FILES:
@@ -206,9 +204,7 @@ class VoiceCloneService:
                 principal, voice_id, name=request.name, description=request.description, labels=request.labels
             )
             return
-        name = request.name.strip()
-        if not name:
-            raise BadRequest("name must not be empty.", status="invalid_name")
+        name = voice_name(request.name)
         voice = await self.voices.editable(principal, voice_id)
         if voice.category != CATEGORY:
             raise BadRequest(

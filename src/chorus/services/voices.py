@@ -82,6 +82,19 @@ _RESOLVE = select(
 ).where(Voice.voice_id == bindparam("p_voice_id"))
 
 
+MAX_NAME_CHARS = 200  # the voices table's name column
+
+
+def voice_name(raw: str) -> str:
+    """A voice name as given, stripped; 400 ``invalid_name`` when empty or longer than the column holds."""
+    name = raw.strip()
+    if not name:
+        raise BadRequest("name must not be empty.", status="invalid_name")
+    if len(name) > MAX_NAME_CHARS:
+        raise BadRequest(f"name must be at most {MAX_NAME_CHARS} characters.", status="invalid_name")
+    return name
+
+
 class VoiceService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], blobs: Any = None) -> None:
         self._sessions = sessions
@@ -193,9 +206,7 @@ class VoiceService:
         labels: dict[str, str] | None,
     ) -> None:
         """Metadata only: ``name``; ``description`` and ``labels`` when given (new labels replace old)."""
-        name = name.strip()
-        if not name:
-            raise BadRequest("name must not be empty.", status="invalid_name")
+        name = voice_name(name)
         await self.editable(principal, voice_id)
         async with self._sessions() as session, session.begin():
             row = await session.get(Voice, voice_id)

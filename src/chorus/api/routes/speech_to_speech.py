@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Response, UploadFile
 from fastapi.responses import StreamingResponse
@@ -41,7 +41,8 @@ async def _converter(principal: PrincipalDep) -> Principal:
 
 Converter = Annotated[Principal, Depends(_converter)]
 ModelId = Annotated[str, Form()]
-FileFormat = Annotated[str | None, Form()]
+# The spec's enum: another value gets a 422, as in audio isolation.
+FileFormat = Annotated[Literal["pcm_s16le_16", "other"] | None, Form()]
 
 
 def _voice_settings(text: str | None) -> dict[str, Any] | None:
@@ -71,8 +72,6 @@ async def _start(
     remove_background_noise: bool,
     file_format: str | None,
 ) -> tuple[STSJob, OutputFormat]:
-    if file_format not in (None, "", "other", "pcm_s16le_16"):
-        raise BadRequest("file_format must be pcm_s16le_16 or other.", status="invalid_file_format")
     fmt = parse_output_format(output_format)
     limit = services.settings.max_upload_bytes
     data = await audio.read(limit + 1)

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from chorus.api.deps import ServicesDep, generation_slot, require
-from chorus.api.schemas import OutputFormatName
+from chorus.api.schemas import StreamingOutputFormatName
 from chorus.errors import BadRequest, EngineMissing
 from chorus.services.accounts import Principal
 from chorus.services.voice_design import DesignInput, PreviewSet, RemixInput, VoiceDesignService
@@ -34,6 +34,8 @@ PreviewText = Annotated[str | None, Field(default=None, min_length=100, max_leng
 Loudness = Annotated[float, Field(ge=-1.0, le=1.0)]
 Seed = Annotated[int | None, Field(default=None, ge=0, le=2_147_483_647)]
 Guidance = Annotated[float, Field(ge=0.0, le=100.0)]
+# The spec's ``AllowedOutputFormats`` for design, create-previews and remix: every format but ``wav_*``.
+DesignOutputFormat = StreamingOutputFormatName
 
 
 class VoiceDesignBody(BaseModel):
@@ -94,9 +96,12 @@ class SaveVoiceBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    voice_name: str = Field(min_length=1, max_length=200)
+    # The spec sets no length on either. A blank voice_name is a 400 ``invalid_voice_name`` (the service);
+    # an unknown generated_voice_id, whatever its length, a 404. The 200 characters are the voices table's
+    # ``name`` column (VARCHAR(200), which PostgreSQL enforces): a longer name gets a 422, not a 500.
+    voice_name: str = Field(max_length=200)
     voice_description: Description
-    generated_voice_id: str = Field(min_length=1, max_length=40)
+    generated_voice_id: str
     labels: dict[str, str] | None = None
     played_not_selected_voice_ids: list[str] | None = None
 
@@ -119,7 +124,7 @@ async def design(
     request: Request,
     services: ServicesDep,
     principal: Designer,
-    output_format: OutputFormatName = "mp3_44100_192",
+    output_format: DesignOutputFormat = "mp3_44100_192",
 ) -> JSONResponse:
     if body.reference_audio_base64:
         raise BadRequest(
@@ -150,7 +155,7 @@ async def create_previews(
     request: Request,
     services: ServicesDep,
     principal: Designer,
-    output_format: OutputFormatName = "mp3_44100_192",
+    output_format: DesignOutputFormat = "mp3_44100_192",
 ) -> JSONResponse:
     result = await _service(services).design(
         principal,
@@ -175,7 +180,7 @@ async def remix(
     request: Request,
     services: ServicesDep,
     principal: Designer,
-    output_format: OutputFormatName = "mp3_44100_192",
+    output_format: DesignOutputFormat = "mp3_44100_192",
 ) -> JSONResponse:
     result = await _service(services).remix(
         principal,

@@ -73,17 +73,17 @@ async def read_sample_files(services: ServicesDep, files: list[UploadFile]) -> l
 async def add_voice(
     services: ServicesDep,
     principal: VoiceWriter,
-    name: Annotated[str | None, Form()] = None,
-    files: Annotated[list[UploadFile] | None, File()] = None,
+    name: Annotated[str, Form()],
+    files: Annotated[list[UploadFile], File()],
     description: Annotated[str | None, Form()] = None,
     labels: Annotated[str | None, Form()] = None,
     remove_background_noise: Annotated[bool, Form()] = False,
 ) -> dict[str, Any]:
-    if name is None or not name.strip():
-        raise BadRequest("name is required.", status="invalid_name")
+    # name and files are required (a missing one gets FastAPI's 422, as the spec's schema says); a blank
+    # name is a 400 ``invalid_name``.
+    if not name.strip():
+        raise BadRequest("name must not be empty.", status="invalid_name")
     parsed_labels = parse_labels(labels)
-    if not files:
-        raise BadRequest("At least one audio file is needed in files.", status="no_files")
     samples = await read_sample_files(services, files)
     voice = await clone_service(services).create(
         principal,
