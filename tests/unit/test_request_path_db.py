@@ -52,6 +52,34 @@ async def test_revoking_through_the_service_applies_at_once(tmp_path: Path) -> N
     await db.close()
 
 
+async def test_requests_arriving_together_share_one_key_lookup(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    accounts = AccountService(db.sessions, "free", principal_ttl_s=60)
+    created = await accounts.create_key("app", user_name="alice")
+    lookups = 0
+    original = accounts._lookup
+
+    async def counted(digest: str, now: float):  # type: ignore[no-untyped-def]
+        nonlocal lookups
+        lookups += 1
+        return await original(digest, now)
+
+    accounts._lookup = counted  # type: ignore[method-assign]
+    principals = await asyncio.gather(*(accounts.authenticate(created.secret) for _ in range(8)))
+    assert lookups == 1 and len(set(principals)) == 1
+    bad = await asyncio.gather(*(accounts.authenticate("sk_nope") for _ in range(4)), return_exceptions=True)
+    assert lookups == 2 and all(isinstance(b, Unauthorized) for b in bad)
+    # A revocation while a lookup is in flight: that lookup's answer is not remembered.
+    pending = asyncio.ensure_future(accounts.authenticate(created.secret))
+    accounts._principals.clear()
+    await asyncio.sleep(0)
+    await accounts.revoke_key(created.key_id)
+    await asyncio.gather(pending, return_exceptions=True)  # it may have read the key before or after
+    with pytest.raises(Unauthorized):
+        await accounts.authenticate(created.secret)
+    await db.close()
+
+
 async def test_charge_records_one_usage_event_that_refund_removes(tmp_path: Path) -> None:
     db = _db(tmp_path)
     accounts = AccountService(db.sessions, "free")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chorus.errors import Forbidden, NotFound, Unauthorized
@@ -27,6 +28,12 @@ LOCAL_KEY = "local cli"
 
 def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# The key (and its user) for a secret's hash: every request not answered from the cache runs this.
+_KEY_BY_HASH = (
+    select(ApiKey, User).join(User, ApiKey.user_id == User.id).where(ApiKey.key_hash == bindparam("p_hash"))
+)
 
 
 def new_secret() -> str:
@@ -87,6 +94,9 @@ class AccountService:
         # sha256 of a secret -> (monotonic expiry, its principal): see PRINCIPAL_TTL_S.
         self._principal_ttl_s = principal_ttl_s
         self._principals: dict[str, tuple[float, Principal]] = {}
+        self._lookups: dict[str, asyncio.Future[Principal | None]] = {}
+        # Bumped whenever keys change (revocation): a lookup that started before then caches nothing.
+        self._generation = 0
 
     async def get_or_create_user(
         self, session: AsyncSession, name: str, plan: str | None = None, is_admin: bool = False
@@ -149,7 +159,7 @@ class AccountService:
 
     async def ensure_admin_key(self, secret: str) -> None:
         """Make ``secret`` an administrator key (idempotent across restarts)."""
-        self._principals.clear()
+        self._forget_all()
         async with self._sessions() as session, session.begin():
             existing = (
                 await session.execute(select(ApiKey).where(ApiKey.key_hash == hash_key(secret)))
@@ -195,7 +205,7 @@ class AccountService:
             key = matches[0]
             await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(is_disabled=True))
             key.is_disabled = True
-        self._principals.clear()
+        self._forget_all()
         return key
 
     async def authenticate(self, secret: str | None) -> Principal:
@@ -209,19 +219,31 @@ class AccountService:
         cached = self._principals.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
+        # Requests arriving together when the entry expires share one lookup instead of one each.
+        lookup = self._lookups.get(digest)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._lookup(digest, now))
+            self._lookups[digest] = lookup
+            lookup.add_done_callback(lambda _: self._lookups.pop(digest, None))
+        principal = await asyncio.shield(lookup)
+        if principal is None:
+            raise Unauthorized("Invalid API key", status="invalid_api_key")
+        return principal
+
+    def _forget_all(self) -> None:
+        self._principals.clear()
+        self._lookups.clear()
+        self._generation += 1
+
+    async def _lookup(self, digest: str, now: float) -> Principal | None:
+        generation = self._generation
         async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(ApiKey, User)
-                    .join(User, ApiKey.user_id == User.id)
-                    .where(ApiKey.key_hash == digest)
-                )
-            ).first()
+            row = (await session.execute(_KEY_BY_HASH, {"p_hash": digest})).first()
         if row is None or row[0].is_disabled:
             self._principals.pop(digest, None)
-            raise Unauthorized("Invalid API key", status="invalid_api_key")
+            return None
         principal = _principal(*row)
-        if self._principal_ttl_s > 0:
+        if self._principal_ttl_s > 0 and generation == self._generation:
             if len(self._principals) >= _PRINCIPAL_CACHE_SIZE:
                 self._principals.clear()
             self._principals[digest] = (now + self._principal_ttl_s, principal)

@@ -53,7 +53,11 @@ class Database:
             db_path = make_url(self.sync_url).database
             if db_path and db_path != ":memory:":
                 Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: AsyncEngine = create_async_engine(self.async_url, connect_args={"timeout": 30})
+            # Connections past the pool's size are opened and closed per use; for aiosqlite that is a new
+            # thread, a file open and the pragmas below, per request once more than a handful run at once.
+            self.engine: AsyncEngine = create_async_engine(
+                self.async_url, connect_args={"timeout": 30}, pool_size=32, max_overflow=32
+            )
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_async_engine(
