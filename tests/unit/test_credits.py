@@ -23,7 +23,12 @@ async def _race(
     db.migrate()
     settings = Settings(model_credit_multipliers={"m": 1.0})
     accounts = AccountService(db.sessions, "free")
-    credits = CreditService(db.sessions, settings, write_turn=asyncio.Lock() if serialize else None)
+    credits = CreditService(
+        db.sessions,
+        settings,
+        write_turn=asyncio.Lock() if serialize else None,
+        sync_engine=db.sync_engine if serialize else None,  # the server's SQLite path
+    )
     created = await accounts.create_key(
         "race", user_name="racer", plan=user_limit_plan, character_limit=key_limit
     )
@@ -95,23 +100,46 @@ def test_model_multiplier_rounds_up(tmp_path: Path) -> None:
 async def test_serialized_charges_take_turns_and_still_fit_the_quota(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What the server does on SQLite: charges queue in the process, never two transactions at once."""
-    inside = most = 0
-    original = CreditService._transaction
+    """What the server does on SQLite: charges queue in the process, never two transactions at once, each
+    in one trip to a thread on the synchronous driver."""
+    import threading
+    import time as clock
 
-    @contextlib.asynccontextmanager
-    async def counted(self: CreditService):  # type: ignore[no-untyped-def]
+    inside = most = 0
+    guard = threading.Lock()
+    original_thread, original_transaction = CreditService._charge_in_thread, CreditService._transaction
+
+    def enter() -> None:
         nonlocal inside, most
-        inside += 1
-        most = max(most, inside)
-        try:
-            async with original(self) as conn:
-                await asyncio.sleep(0)  # give the other charges every chance to overlap
-                yield conn
-        finally:
+        with guard:
+            inside += 1
+            most = max(most, inside)
+
+    def leave() -> None:
+        nonlocal inside
+        with guard:
             inside -= 1
 
-    monkeypatch.setattr(CreditService, "_transaction", counted)
+    def counted_thread(self: CreditService, params):  # type: ignore[no-untyped-def]
+        enter()
+        try:
+            clock.sleep(0.001)  # give the other charges every chance to overlap
+            return original_thread(self, params)
+        finally:
+            leave()
+
+    @contextlib.asynccontextmanager
+    async def counted_transaction(self: CreditService):  # type: ignore[no-untyped-def]
+        enter()
+        try:
+            async with original_transaction(self) as conn:
+                await asyncio.sleep(0)
+                yield conn
+        finally:
+            leave()
+
+    monkeypatch.setattr(CreditService, "_charge_in_thread", counted_thread)
+    monkeypatch.setattr(CreditService, "_transaction", counted_transaction)
     ok, user_count, key_count = await _race(
         f"sqlite+aiosqlite:///{tmp_path}/c.db",
         user_limit_plan="free",

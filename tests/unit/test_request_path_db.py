@@ -111,10 +111,12 @@ async def test_charge_records_one_usage_event_that_refund_removes(tmp_path: Path
     await db.close()
 
 
-async def test_resolve_finds_visible_voices_with_the_callers_settings(tmp_path: Path) -> None:
+@pytest.mark.parametrize("through", ["async", "sync"])
+async def test_resolve_finds_visible_voices_with_the_callers_settings(tmp_path: Path, through: str) -> None:
     db = _db(tmp_path)
     accounts = AccountService(db.sessions, "free")
-    voices = VoiceService(db.sessions)
+    # "sync": the server's SQLite path (one trip to a thread on the synchronous driver).
+    voices = VoiceService(db.sessions, sync_engine=db.sync_engine if through == "sync" else None)
     alice = await accounts.authenticate((await accounts.create_key("a", user_name="alice")).secret)
     bob = await accounts.authenticate((await accounts.create_key("b", user_name="bob")).secret)
     async with db.sessions() as session, session.begin():

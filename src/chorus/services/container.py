@@ -76,9 +76,9 @@ class Services:
         accounts = AccountService(db.sessions, settings.default_plan)
         # SQLite has one writer at a time: the writes on the request path (charges, history) queue here.
         write_turn = asyncio.Lock() if db.is_sqlite else None
-        credits = CreditService(db.sessions, settings, write_turn=write_turn)
+        credits = CreditService(db.sessions, settings, write_turn=write_turn, sync_engine=db.sync_engine)
         catalogue = ModelCatalogue(settings, engines)
-        voices = VoiceService(db.sessions, blobs)
+        voices = VoiceService(db.sessions, blobs, sync_engine=db.sync_engine)
         await voices.sync_premade(engines.all_voices())
         history = HistoryService(db.sessions, blobs, write_turn=write_turn)
         tts = TTSService(engines, catalogue, voices, credits, history)

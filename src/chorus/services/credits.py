@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from sqlalchemy import Integer, bindparam, delete, insert, update
+from sqlalchemy import Connection, Engine, Integer, bindparam, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from chorus.config import Settings
 from chorus.errors import QuotaExceeded
@@ -39,6 +40,22 @@ def _charge_counter(table: type[User] | type[ApiKey]) -> Any:
 _CHARGE_USER = _charge_counter(User)
 _CHARGE_KEY = _charge_counter(ApiKey)
 _RECORD_USAGE = insert(UsageEvent).returning(UsageEvent.id)
+
+
+def _charge_rows(conn: Connection | Session, params: dict[str, Any]) -> tuple[int, int]:
+    """Charge both counters and record the usage event in ``conn``'s transaction: (count after, event id).
+
+    Raises :class:`_OverQuota` (and the caller's transaction rolls back) when a counter would overdraw."""
+    user_row = conn.execute(_CHARGE_USER, {"p_id": params["user_id"], "p_credits": params["credits"]}).first()
+    if user_row is None:
+        raise _OverQuota("user")
+    key_row = conn.execute(
+        _CHARGE_KEY, {"p_id": params["api_key_id"], "p_credits": params["credits"]}
+    ).first()
+    if key_row is None:
+        raise _OverQuota("key")
+    event_id = conn.execute(_RECORD_USAGE, params).scalar_one()
+    return int(user_row[0]), int(event_id)
 
 
 class _OverQuota(Exception):
@@ -68,10 +85,13 @@ class CreditService:
         settings: Settings,
         *,
         write_turn: asyncio.Lock | None = None,
+        sync_engine: Engine | None = None,
     ) -> None:
         self._sessions = sessions
         self._settings = settings
         self._write_turn = write_turn
+        # SQLite: a synchronous engine on the same file, for charges in one thread trip (see _charge).
+        self._sync_engine = sync_engine
 
     def cost(self, characters: int, model_id: str) -> int:
         return math.ceil(characters * self._settings.credit_multiplier(model_id))
@@ -106,33 +126,26 @@ class CreditService:
         # Core statements on a connection, not the ORM session: a charge precedes every generation's first
         # byte, and the session's unit of work adds a third to its cost without doing anything here. The
         # statements are built once (below): building and keying them anew cost more than running them.
-        async with self._connect() as conn:
-            user_row = (
-                await conn.execute(_CHARGE_USER, {"p_id": principal.user_id, "p_credits": credits})
-            ).first()
-            if user_row is None:
-                raise _OverQuota("user")
-            key_row = (
-                await conn.execute(_CHARGE_KEY, {"p_id": principal.key_id, "p_credits": credits})
-            ).first()
-            if key_row is None:
-                raise _OverQuota("key")
-            event_id = (
-                await conn.execute(
-                    _RECORD_USAGE,
-                    {
-                        "user_id": principal.user_id,
-                        "api_key_id": principal.key_id,
-                        "model_id": model_id,
-                        "voice_id": voice_id,
-                        "product": product,
-                        "characters": characters,
-                        "credits": credits,
-                        "created_at": time.time(),
-                    },
+        params = {
+            "user_id": principal.user_id,
+            "api_key_id": principal.key_id,
+            "model_id": model_id,
+            "voice_id": voice_id,
+            "product": product,
+            "characters": characters,
+            "credits": credits,
+            "created_at": time.time(),
+        }
+        if self._sync_engine is not None:
+            # SQLite: the whole transaction in one trip to a thread, on the synchronous driver, instead of
+            # a trip to aiosqlite's thread and back for every statement, the BEGIN and the COMMIT.
+            async with self._write_turn or contextlib.nullcontext():
+                count_to, event_id = await asyncio.get_running_loop().run_in_executor(
+                    None, self._charge_in_thread, params
                 )
-            ).scalar_one()
-            count_to = int(user_row[0])
+        else:
+            async with self._connect() as conn:
+                count_to, event_id = await conn.run_sync(_charge_rows, params)  # type: ignore[union-attr]
         return Charge(
             credits,
             characters,
@@ -142,6 +155,11 @@ class CreditService:
             principal.user_id,
             principal.key_id,
         )
+
+    def _charge_in_thread(self, params: dict[str, Any]) -> tuple[int, int]:
+        assert self._sync_engine is not None
+        with self._sync_engine.begin() as conn:
+            return _charge_rows(conn, params)
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection | AsyncSession]:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, select
+from sqlalchemy import Engine, bindparam, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from chorus.config import Settings
 from chorus.engines.base import EngineVoice
@@ -96,9 +98,17 @@ def voice_name(raw: str) -> str:
 
 
 class VoiceService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], blobs: Any = None) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        blobs: Any = None,
+        *,
+        sync_engine: Engine | None = None,
+    ) -> None:
         self._sessions = sessions
         self.blobs = blobs  # a BlobStore: a deleted voice's samples (instant cloning) are removed from it
+        # SQLite: a synchronous engine on the same file; :meth:`resolve` reads through it in one thread trip.
+        self._sync_engine = sync_engine
 
     async def sync_premade(self, voices: list[EngineVoice]) -> None:
         """Upsert the engines' voices as premade voices with stable ids (run at start-up)."""
@@ -156,14 +166,20 @@ class VoiceService:
 
     async def resolve(self, principal: Principal, voice_id: str) -> ResolvedVoice:
         """:meth:`get` and :meth:`settings_for` in one query (every generation starts with this)."""
-        async with self._sessions() as session:
-            row = (
-                await session.execute(_RESOLVE, {"p_user_id": principal.user_id, "p_voice_id": voice_id})
-            ).first()
+        params = {"p_user_id": principal.user_id, "p_voice_id": voice_id}
+        if self._sync_engine is not None:
+            row = await asyncio.get_running_loop().run_in_executor(None, self._resolve_in_thread, params)
+        else:
+            async with self._sessions() as session:
+                row = (await session.execute(_RESOLVE, params)).first()
         voice = row[0] if row is not None else None
         if voice is None or (voice.owner_user_id is not None and voice.owner_user_id != principal.user_id):
             raise NotFound(f"A voice with the voice_id {voice_id} was not found.", status="voice_not_found")
         return ResolvedVoice(voice, merge_settings(voice.settings, row[1] if row is not None else None))
+
+    def _resolve_in_thread(self, params: dict[str, str]) -> Any:
+        with Session(self._sync_engine, expire_on_commit=False) as session:
+            return session.execute(_RESOLVE, params).first()
 
     async def update_settings(self, principal: Principal, voice_id: str, settings: dict[str, Any]) -> None:
         voice = await self.get(principal, voice_id)
