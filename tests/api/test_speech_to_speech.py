@@ -103,3 +103,36 @@ def test_errors(client: TestClient) -> None:
         f"/v1/speech-to-speech/{TARGET}", data={"file_format": "pcm_s16le_16"}, files={"audio": ("x", b"abc")}
     )
     assert odd.status_code == 400
+
+
+def test_conversions_go_to_history_as_sts_unless_logging_is_off(client: TestClient) -> None:
+    source = _wav(_tts(client, SOURCE, "Good morning to you."))
+    files = {"audio": ("in.wav", source, "audio/wav")}
+    converted = client.post(
+        f"/v1/speech-to-speech/{TARGET}", params={"output_format": "mp3_22050_32"}, files=files
+    )
+    assert converted.status_code == 200, converted.text
+    item_id = converted.headers["history-item-id"]
+    streamed = client.post(
+        f"/v1/speech-to-speech/{TARGET}/stream", params={"output_format": "pcm_16000"}, files=files
+    )
+    assert streamed.status_code == 200, streamed.text
+    streamed_id = streamed.headers["history-item-id"]
+    off = client.post(f"/v1/speech-to-speech/{TARGET}", params={"enable_logging": "false"}, files=files)
+    assert off.status_code == 200 and "history-item-id" not in off.headers
+
+    listed = client.get("/v1/history", params={"source": "STS"}).json()["history"]
+    assert [h["history_item_id"] for h in listed] == [streamed_id, item_id]  # newest first; nothing else
+    item = client.get(f"/v1/history/{item_id}").json()
+    assert (
+        item["source"] == "STS" and item["voice_id"] == TARGET and item["model_id"] == "eleven_english_sts_v2"
+    )
+    assert item["output_format"] == "mp3_22050_32" and item["content_type"] == "audio/mpeg"
+    charged = int(converted.headers["character-cost"])
+    assert item["character_count_change_to"] - item["character_count_change_from"] == charged
+    # The stored audio is what the client got, for the whole response and for the stream.
+    assert client.get(f"/v1/history/{item_id}/audio").content == converted.content
+    assert client.get(f"/v1/history/{streamed_id}/audio").content == streamed.content
+    assert all(
+        h["source"] == "TTS" for h in client.get("/v1/history", params={"source": "TTS"}).json()["history"]
+    )

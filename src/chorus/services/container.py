@@ -121,7 +121,7 @@ class Services:
         services.voice_clone = VoiceCloneService(db.sessions, blobs, engines, voices, tts.executor)
         services.speech_to_speech = SpeechToSpeechService(
             voices, engines, credits, tts.executor, base_f0=services.voice_design.base_f0,
-            vad=services.voice_clone.vad,
+            vad=services.voice_clone.vad, history=history,
         )  # fmt: skip
         if settings.admin_api_key:
             await accounts.ensure_admin_key(settings.admin_api_key)

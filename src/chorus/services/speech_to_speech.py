@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import math
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from chorus.engines.registry import EngineRegistry
 from chorus.errors import BadRequest, EngineMissing
 from chorus.services.accounts import Principal
 from chorus.services.credits import Charge, CreditService
+from chorus.services.history import HistoryService, NewHistoryItem
 from chorus.services.threads import iterate_in_thread
 from chorus.services.voices import VoiceService, merge_settings, validate_settings
 from chorus.storage.models import Voice
@@ -84,6 +86,12 @@ class STSInput:
     seed: int | None = None
     remove_background_noise: bool = False
     file_format: FileFormat = "other"
+    # History (source "STS"), as for TTS: kept unless enable_logging is false.
+    enable_logging: bool = True
+    request_id: str | None = None
+    output_format_name: str = "mp3_44100_128"
+    content_type: str = "audio/mpeg"
+    file_extension: str = "mp3"
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,10 @@ class STSJob:
         settings: dict[str, Any],
         seed: int,
         charge: Charge,
+        *,
+        principal: Principal | None = None,
+        voice: Voice | None = None,
+        request: STSInput | None = None,
     ) -> None:
         self._service = service
         self.source = source
@@ -114,6 +126,10 @@ class STSJob:
         self.seed = seed
         self.charge = charge
         self._settled = False
+        self._principal, self._voice, self._request = principal, voice, request
+        # Known before any audio, so streamed responses can name it in their headers.
+        keep = request is not None and request.enable_logging and service.history is not None
+        self.history_item_id: str | None = uuid.uuid4().hex[:20] if keep else None
 
     @property
     def credits(self) -> int:
@@ -154,11 +170,37 @@ class STSJob:
         except BaseException:
             await self.abort()
             raise
-        self._settled = True
-        return b"".join(parts)
+        audio = b"".join(parts)
+        await self.finish(audio)
+        return audio
 
-    def finish(self) -> None:
+    async def finish(self, audio: bytes) -> None:
+        """The whole output was delivered: the charge stands, and ``audio`` goes to history (if logging)."""
         self._settled = True
+        history, request, voice = self._service.history, self._request, self._voice
+        if self.history_item_id is None or history is None or request is None or voice is None:
+            return
+        assert self._principal is not None
+        await history.record(
+            self._principal,
+            NewHistoryItem(
+                request_id=request.request_id,
+                voice_id=voice.voice_id,
+                voice_name=voice.name,
+                voice_category=voice.category,
+                model_id=request.model_id,
+                text="",
+                settings=self.settings,
+                count_from=self.charge.count_from,
+                count_to=self.charge.count_to,
+                content_type=request.content_type,
+                output_format=request.output_format_name,
+                file_extension=request.file_extension,
+                source="STS",
+            ),
+            audio,
+            history_id=self.history_item_id,
+        )
 
     async def abort(self) -> None:
         if self._settled:
@@ -210,7 +252,9 @@ class SpeechToSpeechService:
         *,
         base_f0: Callable[[str, str], float | None] | None = None,
         vad: Callable[[], Any] | None = None,
+        history: HistoryService | None = None,
     ) -> None:
+        self.history = history
         self.voices = voices
         self.engines = engines
         self.credits = credits
@@ -246,7 +290,10 @@ class SpeechToSpeechService:
             voice_id=voice_id,
             product=PRODUCT,
         )
-        return STSJob(self, source, target, transform, settings, seed, charge)
+        return STSJob(
+            self, source, target, transform, settings, seed, charge,
+            principal=principal, voice=resolved.voice, request=request,
+        )  # fmt: skip
 
     # --- worker thread -------------------------------------------------------------------------
 

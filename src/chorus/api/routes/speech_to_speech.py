@@ -4,7 +4,8 @@ The SDKs (2.x) call the same endpoints as ``/v1/voice-changer/{voice_id}`` (and 
 served. Multipart ``audio`` (any container FFmpeg reads, or raw 16 kHz s16le with
 ``file_format=pcm_s16le_16``), ``model_id``, ``voice_settings`` (a JSON object as text), ``seed``,
 ``remove_background_noise``; query ``output_format`` (every format; ``wav_*`` not on ``/stream``),
-``enable_logging`` and ``optimize_streaming_latency`` (accepted; the conversion has one speed).
+``enable_logging`` (on: the output goes to history with source ``STS``, its id in the ``history-item-id``
+header) and ``optimize_streaming_latency`` (accepted; the conversion has one speed).
 Permission: ``speech_to_speech`` (a key with ``text_to_speech`` may use it too).
 """
 
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Response, UploadFile
+from fastapi import APIRouter, Depends, Form, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
 from chorus.api.deps import PrincipalDep, ServicesDep, generation_slot
@@ -71,6 +72,8 @@ async def _start(
     seed: int | None,
     remove_background_noise: bool,
     file_format: str | None,
+    enable_logging: bool,
+    request_id: str | None,
 ) -> tuple[STSJob, OutputFormat]:
     fmt = parse_output_format(output_format)
     limit = services.settings.max_upload_bytes
@@ -90,19 +93,28 @@ async def _start(
             seed=seed,
             remove_background_noise=remove_background_noise,
             file_format="pcm_s16le_16" if file_format == "pcm_s16le_16" else "other",
+            enable_logging=enable_logging,
+            request_id=request_id,
+            output_format_name=output_format,
+            content_type=fmt.media_type,
+            file_extension=fmt.file_extension,
         ),
     )
     return job, fmt
 
 
 def _headers(job: STSJob) -> dict[str, str]:
-    return {"character-cost": str(job.credits), "x-character-count": str(job.credits)}
+    headers = {"character-cost": str(job.credits), "x-character-count": str(job.credits)}
+    if job.history_item_id:
+        headers["history-item-id"] = job.history_item_id
+    return headers
 
 
 @router.post("/v1/speech-to-speech/{voice_id}")
 @router.post("/v1/voice-changer/{voice_id}")
 async def convert(
     voice_id: str,
+    request: Request,
     services: ServicesDep,
     principal: Converter,
     audio: UploadFile,
@@ -117,23 +129,25 @@ async def convert(
 ) -> Response:
     job, fmt = await _start(
         services, principal, voice_id, audio, output_format, model_id, voice_settings, seed,
-        remove_background_noise, file_format,
+        remove_background_noise, file_format, enable_logging, request.state.request_id,
     )  # fmt: skip
     body = await job.render(fmt)
     return Response(content=body, media_type=fmt.media_type, headers=_headers(job))
 
 
 async def _stream(job: STSJob, fmt: OutputFormat) -> AsyncIterator[bytes]:
-    """Send each converted step as it is ready; the charge stands only if the whole output was sent."""
+    """Send each converted step as it is ready; the charge (and history) stand only if all was sent."""
     completed = False
+    sent: list[bytes] = []
     try:
         async with aclosing(job.chunks(fmt)) as chunks:  # type: ignore[type-var]
             async for data in chunks:
+                sent.append(data)
                 yield data
         completed = True
     finally:
         if completed:
-            job.finish()
+            await job.finish(b"".join(sent))
         else:
             await job.abort()
 
@@ -142,6 +156,7 @@ async def _stream(job: STSJob, fmt: OutputFormat) -> AsyncIterator[bytes]:
 @router.post("/v1/voice-changer/{voice_id}/stream")
 async def stream(
     voice_id: str,
+    request: Request,
     services: ServicesDep,
     principal: Converter,
     audio: UploadFile,
@@ -156,6 +171,6 @@ async def stream(
 ) -> StreamingResponse:
     job, fmt = await _start(
         services, principal, voice_id, audio, output_format, model_id, voice_settings, seed,
-        remove_background_noise, file_format,
+        remove_background_noise, file_format, enable_logging, request.state.request_id,
     )  # fmt: skip
     return StreamingResponse(_stream(job, fmt), media_type=fmt.media_type, headers=_headers(job))
