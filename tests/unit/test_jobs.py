@@ -343,7 +343,13 @@ async def test_a_runner_that_lost_its_lease_stops_and_does_not_overwrite(db: Dat
         job_id = await queue.enqueue("long", {})
         await asyncio.wait_for(started.wait(), 10)
         async with db.sessions() as session, session.begin():
-            await session.execute(update(Job).where(Job.id == job_id).values(locked_by="another-runner"))
+            # Another runner holds it now, and keeps renewing its lease (so no sweep re-queues the job
+            # however slowly this runner notices).
+            await session.execute(
+                update(Job)
+                .where(Job.id == job_id)
+                .values(locked_by="another-runner", lease_expires_at=time.time() + 3600)
+            )
         await _until(lambda: queue.running_job_ids == [], 5)
     finally:
         await queue.stop()
