@@ -421,7 +421,9 @@ def test_spans_are_monotonic_and_identity_spans_copy_text() -> None:
     assert changed >= 8
 
 
-def test_pathological_inputs_stay_fast() -> None:
+def test_pathological_inputs_do_not_hang() -> None:
+    # A guard against catastrophic regex backtracking (seconds to hours on such inputs), not a speed target:
+    # those live in bench/tts.py. CPU time, with a wide bound, so a busy machine cannot fail it.
     for text in (
         "1" * 5000,
         "1," * 2500,
@@ -431,31 +433,7 @@ def test_pathological_inputs_stay_fast() -> None:
         " " * 5000,
         "$1,000.00-$2 " * 384,
     ):
-        started = time.perf_counter()
+        started = time.process_time()
         result = normalize(text)
-        assert time.perf_counter() - started < 0.5
+        assert time.process_time() - started < 2.0
         check_spans(text, result)
-
-
-PARAGRAPH = (
-    "On 2024-03-05 at 14:30, Dr. Smith told the committee that revenue grew 15% to $4.2 million, "
-    "up from $3.65 million in 2023. The FBI, NASA and the U.S. Department of Energy were briefed. "
-    "Visit https://www.example.com/report or call (555) 123-4567 for details. Chapter IV covers the "
-    "1990s; see p. 42, e.g. the 3/4 majority rule and the 10-20 km range at 20°C. "
-    "The rest of the paragraph is ordinary prose that tells a story about a quiet town by the sea, "
-    "where people walk along the harbour in the evening and talk about the weather and the boats. "
-)
-
-
-def test_a_5000_character_paragraph_takes_well_under_10_ms() -> None:
-    text = (PARAGRAPH * 20)[:5000]
-    normalize(text)  # warm the rule cache
-    best = min(_timed(text) for _ in range(7))
-    assert best < 0.010, f"normalising 5,000 characters took {best * 1000:.1f} ms"
-
-
-def _timed(text: str) -> float:
-    """CPU seconds for one call (CPU time, so a busy test machine does not make it flaky)."""
-    started = time.process_time()
-    normalize(text)
-    return time.process_time() - started
