@@ -1,4 +1,5 @@
-"""Shared helpers for the benchmarks: a server in a subprocess, machine facts, and the results file."""
+"""Shared helpers for the benchmarks: a server in a subprocess, machine facts, the results file, and the
+speech data (speakers of ../shared/data/speech, their tuning/held-out split and the fixed sentences)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,39 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "BENCHMARKS.md"
 ADMIN_KEY = "sk_bench_admin_key_0000000000"
+SPEECH = Path(os.environ.get("CHORUS_SPEECH_DATA", ROOT.parent / "shared/data/speech"))
+TUNING = ("1088", "163", "19", "3242", "669")
+REFERENCE_CLIPS = 3
+SENTENCES = (
+    "The weather was warm and sunny, so we decided to walk to the park after lunch.",
+    "Please remember to lock the front door before you leave the house tonight.",
+    "She bought fresh bread, cheese and a bottle of milk at the corner shop.",
+    "Our train to the city was delayed by almost twenty minutes this morning.",
+    "He has been learning to play the piano for nearly three years now.",
+    "After the meeting, the manager thanked everyone for their patience and hard work.",
+)
+
+
+def speakers() -> dict[str, list[Path]]:
+    found: dict[str, list[Path]] = {}
+    for path in sorted((SPEECH / "librispeech-train-clean-5").glob("*.flac")):
+        found.setdefault(path.name.split("-")[0], []).append(path)
+    lj = sorted((SPEECH / "ljspeech").glob("*.wav"))[:10]
+    if lj:
+        found["LJ"] = lj
+    return found
+
+
+def load(path: Path) -> tuple[np.ndarray, int]:
+    import soundfile
+
+    audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    return audio.mean(axis=1), int(rate)
 
 
 def machine() -> str:

@@ -20,7 +20,8 @@ transform, the stream and the default voice-setting effects; no HTTP, no encodin
 Sources of the tuning speakers of bench/voice_clone.py (1088, 163, 19, 3242, 669) chose the method's
 settings; the summary is over the other ten ("held-out").
 
-Run: .venv/bin/python bench/speech_to_speech.py [--write] [--set tuning|held-out|all] [--blend 0.5]
+Run: .venv/bin/python bench/speech_to_speech.py [--write] [--set tuning|held-out|all] [--targets all|clones]
+[--blend 0.5]
 """
 
 from __future__ import annotations
@@ -37,8 +38,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, today, write_section  # noqa: E402
-from voice_clone import REFERENCE_CLIPS, SENTENCES, SPEECH, TUNING, load, speakers  # noqa: E402
+from common import (  # noqa: E402
+    REFERENCE_CLIPS,
+    SENTENCES,
+    SPEECH,
+    TUNING,
+    load,
+    machine,
+    speakers,
+    today,
+    write_section,
+)
 
 from chorus.engines.base import SynthesisRequest  # noqa: E402
 from chorus.engines.registry import EngineRegistry  # noqa: E402
@@ -93,6 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--set", choices=("tuning", "held-out", "all"), default="all")
+    parser.add_argument("--targets", choices=("all", "clones"), default="all")
     parser.add_argument("--blend", type=float, default=None, help="override CONVERSION_MATCH.blend")
     args = parser.parse_args()
     if not (SPEECH / "librispeech-train-clean-5").is_dir():
@@ -111,7 +122,7 @@ def main() -> None:
 
     # Targets: (label, voice row, embedding of what the target sounds like, speaker cloned or None).
     targets = []
-    for engine_name, native in PREMADE:
+    for engine_name, native in PREMADE if args.targets == "all" else ():
         engine = engines[engine_name]
         rate = engine.output_format().sample_rate
         speech = [

@@ -25,7 +25,6 @@ Run: .venv/bin/python bench/voice_clone.py [--write] [--speakers 1088,163] [--ba
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -34,7 +33,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, today, write_section  # noqa: E402
+from common import (  # noqa: E402
+    REFERENCE_CLIPS,
+    SENTENCES,
+    SPEECH,
+    TUNING,
+    load,
+    machine,
+    speakers,
+    today,
+    write_section,
+)
 
 from chorus.engines.base import SynthesisRequest  # noqa: E402
 from chorus.engines.registry import EngineRegistry  # noqa: E402
@@ -49,37 +58,6 @@ from chorus.voicelab.analysis import (  # noqa: E402
     utterance_embedding,
 )
 from chorus.voicelab.transform_dsp import MatchParams, TransformStream, split_for_engine  # noqa: E402
-
-SPEECH = Path(
-    os.environ.get("CHORUS_SPEECH_DATA", Path(__file__).resolve().parents[2] / "shared/data/speech")
-)
-TUNING = ("1088", "163", "19", "3242", "669")
-REFERENCE_CLIPS = 3
-SENTENCES = (
-    "The weather was warm and sunny, so we decided to walk to the park after lunch.",
-    "Please remember to lock the front door before you leave the house tonight.",
-    "She bought fresh bread, cheese and a bottle of milk at the corner shop.",
-    "Our train to the city was delayed by almost twenty minutes this morning.",
-    "He has been learning to play the piano for nearly three years now.",
-    "After the meeting, the manager thanked everyone for their patience and hard work.",
-)
-
-
-def speakers() -> dict[str, list[Path]]:
-    found: dict[str, list[Path]] = {}
-    for path in sorted((SPEECH / "librispeech-train-clean-5").glob("*.flac")):
-        found.setdefault(path.name.split("-")[0], []).append(path)
-    lj = sorted((SPEECH / "ljspeech").glob("*.wav"))[:10]
-    if lj:
-        found["LJ"] = lj
-    return found
-
-
-def load(path: Path) -> tuple[np.ndarray, int]:
-    import soundfile
-
-    audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    return audio.mean(axis=1), int(rate)
 
 
 def render(engine, voice: str, text: str, transform, match: MatchParams) -> tuple[np.ndarray, int, float]:
