@@ -359,7 +359,7 @@ def main() -> None:
             "### Text normalisation",
             "",
             f"5,000 characters of dense text (dates, money, abbreviations, URLs, numbers): {normaliser_ms():.1f} CPU ms "
-            "(best of 7; target: well under 10 ms, i.e. negligible next to synthesis).",
+            "(best of 7), for text that takes about five minutes to speak.",
         ]
         out += ["", "### Throughput: audio seconds per wall second, 8 clients, 2 cores", ""]
         out += ["| voice | audio s / wall s |", "|---|---|"]
