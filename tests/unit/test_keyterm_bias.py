@@ -170,7 +170,9 @@ def test_requests_without_keyterms_are_unchanged(engine, speech) -> None:  # typ
     try:
         assert unbiased.transcribe(pcm, 16_000, TranscribeOptions()) == before
         words_only = unbiased.transcribe(pcm, 16_000, TranscribeOptions(keyterms=KEYTERMS))
-        assert "oscilloscope" not in words_only.text.lower().split()  # boost off: in-dictionary keyterms do nothing
+        assert (
+            "oscilloscope" not in words_only.text.lower().split()
+        )  # boost off: in-dictionary keyterms do nothing
     finally:
         unbiased.close()
 
