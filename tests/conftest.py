@@ -40,6 +40,17 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
+def speech_wav(client: TestClient, voice_id: str, text: str) -> bytes:
+    """``text`` spoken by ``voice_id`` as a 16 kHz WAV (not kept in history): test input for speech to text."""
+    response = client.post(
+        f"/v1/text-to-speech/{voice_id}",
+        params={"output_format": "wav_16000", "enable_logging": "false"},
+        json={"text": text},
+    )
+    assert response.status_code == 200, response.text
+    return response.content
+
+
 def postgres_available(url: str = POSTGRES_URL) -> bool:
     try:
         import psycopg

@@ -17,6 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from chorus.services.voices import premade_voice_id
 from chorus.testing.asr import word_error_rate
+from tests.conftest import speech_wav
 
 RMS = premade_voice_id("flite", "rms")
 SENTENCE = "Please remember to lock the front door before you leave the house tonight."
@@ -39,13 +40,7 @@ def _new_key(client: TestClient, **kwargs: Any) -> Any:
 
 @pytest.fixture
 def speech(client: TestClient) -> bytes:
-    response = client.post(
-        f"/v1/text-to-speech/{RMS}",
-        params={"output_format": "wav_16000", "enable_logging": "false"},
-        json={"text": SENTENCE},
-    )
-    assert response.status_code == 200, response.text
-    return response.content
+    return speech_wav(client, RMS, SENTENCE)
 
 
 def _stt(client: TestClient, audio: bytes, token: str | None, headers: dict[str, str] | None = None) -> Any:

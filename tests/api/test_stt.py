@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from chorus.services.voices import premade_voice_id
 from chorus.testing.asr import word_error_rate
+from tests.conftest import speech_wav
 
 RMS = premade_voice_id("flite", "rms")
 SENTENCE = "Please remember to lock the front door before you leave the house tonight."
@@ -18,12 +19,7 @@ SENTENCE = "Please remember to lock the front door before you leave the house to
 
 @pytest.fixture
 def speech(client: TestClient) -> bytes:
-    response = client.post(
-        f"/v1/text-to-speech/{RMS}",
-        params={"output_format": "wav_16000", "enable_logging": "false"},
-        json={"text": SENTENCE},
-    )
-    return response.content
+    return speech_wav(client, RMS, SENTENCE)
 
 
 def _stt(client: TestClient, audio: bytes, name: str = "speech.wav", **fields: str):  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from chorus.services.voices import premade_voice_id
+from tests.conftest import speech_wav
 
 RMS = premade_voice_id("flite", "rms")
 # "oscilloscope" and "capacitor" are in pocketsphinx's dictionary but not in its language model.
@@ -19,13 +20,7 @@ SENTENCE = "The technician replaced the capacitor and checked the oscilloscope."
 
 @pytest.fixture
 def speech(client: TestClient) -> bytes:
-    response = client.post(
-        f"/v1/text-to-speech/{RMS}",
-        params={"output_format": "wav_16000", "enable_logging": "false"},
-        json={"text": SENTENCE},
-    )
-    assert response.status_code == 200, response.text
-    return response.content
+    return speech_wav(client, RMS, SENTENCE)
 
 
 def _stt(client: TestClient, audio: bytes, keyterms: list[str] | str | None = None) -> dict:  # type: ignore[type-arg]

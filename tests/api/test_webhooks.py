@@ -20,7 +20,7 @@ from chorus.api.app import create_app
 from chorus.config import Settings
 from chorus.services.voices import premade_voice_id
 from chorus.testing.asr import word_error_rate
-from tests.conftest import ADMIN_KEY, make_settings
+from tests.conftest import ADMIN_KEY, make_settings, speech_wav
 from tests.contract.openapi import SPEC_PATH, spec, validate_response
 
 RMS = premade_voice_id("flite", "rms")
@@ -95,13 +95,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 def _speech(client: TestClient, text: str = SENTENCE) -> bytes:
-    response = client.post(
-        f"/v1/text-to-speech/{RMS}",
-        params={"output_format": "wav_16000", "enable_logging": "false"},
-        json={"text": text},
-    )
-    assert response.status_code == 200
-    return response.content
+    return speech_wav(client, RMS, text)
 
 
 def _create(client: TestClient, url: str, events: list[str] | None = None, **headers: str) -> tuple[str, str]:

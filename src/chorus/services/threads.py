@@ -80,33 +80,29 @@ def run_ahead(items: Iterator[T], *, inline: int = 2, depth: int = 2) -> Iterato
     re-raised in the caller, in order; when the caller stops early, the thread stops after the item in
     hand and ``items`` is closed in the caller's thread.
     """
-    for _ in range(inline):
-        try:
-            yield next(items)
-        except StopIteration:
-            return
-    ready: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
+    worker: threading.Thread | None = None
     stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        ready.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-        except BaseException as exc:  # handed to the caller, in order
-            _put_until_stopped(ready, (_DONE, exc), stop)
-            return
-        _put_until_stopped(ready, (_DONE, None), stop)
-
-    worker = threading.Thread(target=produce, name="run-ahead", daemon=True)
-    worker.start()
     try:
+        for _ in range(inline):
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            yield item
+        ready: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
+
+        def produce() -> None:
+            try:
+                for item in items:
+                    if not _put_until_stopped(ready, (item, None), stop):
+                        return
+            except BaseException as exc:  # handed to the caller, in order
+                _put_until_stopped(ready, (_DONE, exc), stop)
+                return
+            _put_until_stopped(ready, (_DONE, None), stop)
+
+        worker = threading.Thread(target=produce, name="run-ahead", daemon=True)
+        worker.start()
         while True:
             item, error = ready.get()
             if item is _DONE:
@@ -116,7 +112,8 @@ def run_ahead(items: Iterator[T], *, inline: int = 2, depth: int = 2) -> Iterato
             yield item  # type: ignore[misc]
     finally:
         stop.set()
-        worker.join()
+        if worker is not None:
+            worker.join()
         close = getattr(items, "close", None)
         if close is not None:
             close()
@@ -126,10 +123,12 @@ def _put_until_stopped(
     target: queue.Queue[tuple[object, BaseException | None]],
     entry: tuple[object, BaseException | None],
     stop: threading.Event,
-) -> None:
+) -> bool:
+    """Put ``entry`` as soon as there is room; False if ``stop`` was set first."""
     while not stop.is_set():
         try:
             target.put(entry, timeout=0.1)
-            return
+            return True
         except queue.Full:
             continue
+    return False

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from chorus.engines.base import PCMFormat, TTSEngine
+from chorus.engines.base import EngineVoice, PCMFormat, TTSEngine
 from chorus.engines.registry import EngineRegistry
 from chorus.errors import BadRequest, EngineMissing
 from chorus.services.accounts import Principal
@@ -281,7 +281,7 @@ class TTSService:
                 f"use one of its engines' voices ({', '.join(spec.engines or ())}) or an eleven_* model.",
                 status="voice_not_supported_by_model",
             )
-        code = (language or (voice.labels or {}).get("language") or "en").split("-")[0].split("_")[0].lower()
+        code = _language_code(language or (voice.labels or {}).get("language") or "en")
         gender = (voice.labels or {}).get("gender")
         missing: list[str] = []
         for name in spec.engines or ():
@@ -292,11 +292,9 @@ class TTSService:
                 )
                 continue
             voices = engine.voices()
-            if not voices:
-                continue
-            speaking = [v for v in voices if v.language == code] or voices
-            match = next((v for v in speaking if v.gender == gender), speaking[0])
-            return engine, match.native_id
+            match = _closest_voice([v for v in voices if v.language == code] or voices, gender)
+            if match is not None:
+                return engine, match.native_id
         raise EngineMissing(
             f"Model {spec.model_id} is configured for the {', '.join(spec.engines or ())} engine(s), and "
             f"none is available: {'; '.join(missing) or 'no voices'}"
@@ -308,15 +306,14 @@ class TTSService:
         The multilingual tiers promise every installed language: a flite voice asked for German
         speaks through an eSpeak NG voice of the same gender instead of ignoring the language.
         """
-        code = language.split("-")[0].split("_")[0].lower()
+        code = _language_code(language)
         if code in engine.capabilities().languages:
             return engine, voice.native_voice
         gender = (voice.labels or {}).get("gender")
         for candidate in self.engines.available():
             if candidate is engine or code not in candidate.capabilities().languages:
                 continue
-            voices = candidate.voices()
-            match = next((v for v in voices if v.gender == gender), voices[0] if voices else None)
+            match = _closest_voice(candidate.voices(), gender)
             if match is not None:
                 return candidate, match.native_id
         return engine, voice.native_voice
@@ -368,3 +365,13 @@ class TTSService:
             early_first_chunk=spec.model_id == "eleven_flash_v2_5"
             or (request.optimize_streaming_latency or 0) >= 1,
         )
+
+
+def _language_code(tag: str) -> str:
+    """The language part of a tag: ``en-US`` and ``en_gb`` -> ``en``."""
+    return tag.split("-")[0].split("_")[0].lower()
+
+
+def _closest_voice(voices: list[EngineVoice], gender: str | None) -> EngineVoice | None:
+    """The first of ``voices`` of ``gender``, else the first; None when there are none."""
+    return next((v for v in voices if v.gender == gender), voices[0] if voices else None)
