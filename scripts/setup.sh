@@ -53,7 +53,7 @@ extras="."
 [ "$profile" = "test" ] && extras=".[test]"
 # Re-install only when the project's requirements changed since the last successful install.
 stamp=".venv/.chorus-$profile.stamp"
-digest="$(sha256sum pyproject.toml | cut -c1-16)"
+digest="$(cat pyproject.toml setup.py src/chorus/audio/_effects_native.c | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
   echo "setup: installing Python packages ($profile)"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip "setuptools<81" wheel

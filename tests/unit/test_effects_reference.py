@@ -9,13 +9,15 @@ rate, chunking and mid-stream update.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from scipy import signal
 
-from chorus.audio import effects
+from chorus.audio import effects, effects_native
 from chorus.audio.effects import CEILING, EffectChain, EffectSettings
 
 
@@ -32,6 +34,9 @@ def _compressor_db(over_db: float) -> float:
 
 class ReferenceChain(EffectChain):
     """The same chain, its dynamics decided frame by frame through every formula, its limiter unskipped."""
+
+    def __init__(self, sample_rate: int, settings: EffectSettings, seed: int = 0) -> None:
+        super().__init__(sample_rate, settings, seed, native=False)  # the Python stages, overridden below
 
     def _frame_gains(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         frame = self._frame
@@ -183,7 +188,10 @@ SETTINGS = (
 
 
 def run(
-    chain_type: type[EffectChain], rate: int, pcm: bytes, plan: list[tuple[int, EffectSettings | None]]
+    chain_type: Callable[..., EffectChain],
+    rate: int,
+    pcm: bytes,
+    plan: list[tuple[int, EffectSettings | None]],
 ) -> bytes:
     """Feed ``pcm`` in the planned chunk sizes, switching settings where the plan says."""
     chain = chain_type(rate, plan[0][1] or SETTINGS[0], seed=7)
@@ -207,7 +215,9 @@ def test_chain_matches_the_frame_by_frame_reference(case: int) -> None:
         switch = SETTINGS[int(rng.integers(len(SETTINGS)))] if rng.random() < 0.25 else None
         plan.append((int(rng.integers(1, 20_000)), switch))  # odd sizes split samples too
     reference = run(ReferenceChain, rate, pcm, plan)
-    assert run(EffectChain, rate, pcm, plan) == reference
+    assert run(functools.partial(EffectChain, native=False), rate, pcm, plan) == reference
+    if effects_native.load() is not None:  # the C stages too (tests/unit/test_effects_native.py says more)
+        assert run(functools.partial(EffectChain, native=True), rate, pcm, plan) == reference
     assert len(reference) == len(pcm) // 2 * 2
 
 

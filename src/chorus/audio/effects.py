@@ -63,6 +63,7 @@ order. Equal input, settings and seed give equal bytes.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import itertools
 import math
@@ -71,6 +72,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import signal
+
+from chorus.audio import effects_native
 
 __all__ = [
     "CEILING",
@@ -192,15 +195,22 @@ class EffectChain:
     since nothing is ever held back. Splitting the input differently never changes the output bytes.
     :meth:`update` switches settings mid-stream. One chain per stream; not thread-safe.
 
-    Cost (one core, this project's dev box): about 0.2 ms per 100 ms of audio with speaker boost and
-    0.5 ms with breathy too, fed 100 ms at a time at 22.05 kHz; less for longer chunks.
+    ``native`` picks the implementation of the per-sample and per-frame work: the C library
+    (:mod:`chorus.audio.effects_native`) when it was built and ``native`` is not ``False``, else the
+    Python code below; ``True`` insists on C. Both give the same bytes; C costs a fraction (see
+    docs/BENCHMARKS.md).
     """
 
-    def __init__(self, sample_rate: int, settings: EffectSettings, seed: int = 0) -> None:
+    def __init__(
+        self, sample_rate: int, settings: EffectSettings, seed: int = 0, *, native: bool | None = None
+    ) -> None:
         if sample_rate <= 0:
             raise ValueError(f"invalid sample rate {sample_rate}")
         self.sample_rate = int(sample_rate)
         self._seed = int(seed)
+        self._lib = effects_native.load() if native is not False else None
+        if native and self._lib is None:
+            raise RuntimeError("the C effects library is not built (run scripts/setup.sh)")
         self._pending = b""
         self._closed = False
         self._position = 0  # samples processed so far
@@ -222,6 +232,9 @@ class EffectChain:
             return
         for name in ("_lim_pos", "_lim_env", "_lim_max"):
             setattr(self, name, previous[name])
+        native = self._native is not None and previous["_native"] is not None
+        if native:
+            self._native.lim = previous["_native"].lim
         old_sos = previous["_sos"]
         if self._sos is not None and old_sos is not None and np.array_equal(self._sos, old_sos):
             self._zi = previous["_zi"]
@@ -231,9 +244,13 @@ class EffectChain:
         if self._dynamics and previous["_dynamics"]:
             for name in _DYNAMIC_STATE:
                 setattr(self, name, previous[name])
+            if native:
+                self._native.dyn = previous["_native"].dyn
             if self._breathy and previous["_breathy"]:
                 for name in _BREATHY_STATE:
                     setattr(self, name, previous[name])
+                if native:
+                    self._native.br = previous["_native"].br
 
     def _configure(self, settings: EffectSettings) -> None:
         """Design the stages for ``settings``, all at rest (aligned to the current position)."""
@@ -259,6 +276,7 @@ class EffectChain:
         self._volume = 10 ** (volume_db / 20)
         active = boost or breathy or style > 0 or volume_db != 0 or tilt_db != 0
         self._identity = not active and self._target_power is None
+        self._native: effects_native.State | None = None
         if self._identity:
             return
         fs = self.sample_rate
@@ -346,6 +364,69 @@ class EffectChain:
         self._lim_pos = self._position % _LIMITER_BLOCK
         self._lim_env = CEILING  # envelope at the end of the previous block
         self._lim_max = 0.0  # running max of |y| r^-j within the current block
+        if self._lib is not None:
+            self._configure_native()
+
+    def _configure_native(self) -> None:
+        """The C library's parameters and state, at rest like the Python state :meth:`_configure` made."""
+        lib = self._lib
+        assert lib is not None
+        powers_cap = self._powers.maxlen if self._dynamics else 1
+        recent_cap = self._recent.maxlen if self._dynamics else 1
+        if self._frame > lib.frame_max or max(powers_cap or 1, recent_cap or 1) > lib.ring_max:
+            return  # an extreme sample rate: the Python code has no fixed sizes
+        params = effects_native.Params(
+            frame=self._frame,
+            hop=getattr(self, "_hop", 1),
+            powers_cap=powers_cap,
+            recent_cap=recent_cap,
+            limiter_block=_LIMITER_BLOCK,
+            dynamics=self._dynamics,
+            boost=self._boost,
+            breathy=self._breathy,
+            has_target=self._target_power is not None,
+            style=self._style,
+            target_power=self._target_power or 0.0,
+            volume=self._volume,
+            slope=1 - 1 / _COMP_RATIO,
+            half=_COMP_KNEE_DB / 2,
+            knee=_COMP_KNEE_DB,
+            threshold_db=_COMP_THRESHOLD_DB,
+            quiet_ratio=10 ** ((_COMP_THRESHOLD_DB - _COMP_KNEE_DB / 2) / 10) * (1 - 1e-6),
+            open_ratio=10 ** (_PAUSE_DB[1] / 10) * (1 + 1e-6),
+            style_min_db=_STYLE_MIN_DB,
+            style_max_db=_STYLE_MAX_DB,
+            match_low_db=_BREATHY_MATCH_DB[0],
+            match_high_db=_BREATHY_MATCH_DB[1],
+            agc_min_db=_AGC_MIN_DB,
+            agc_max_db=_AGC_MAX_DB,
+            pause_low_db=_PAUSE_DB[0],
+            pause_high_db=_PAUSE_DB[1],
+            frame_restart=_FRAME_RESTART,
+            start_gate=_START_GATE,
+            restart=_RESTART,
+            abs_gate=_ABS_GATE,
+            rel_gate=_REL_GATE,
+            ceiling=CEILING,
+            lim_pow=self._lim_pow.ctypes.data_as(effects_native.DOUBLE_P),
+            lim_pow1=self._lim_pow1.ctypes.data_as(effects_native.DOUBLE_P),
+            lim_inv=self._lim_inv.ctypes.data_as(effects_native.DOUBLE_P),
+        )
+        state = effects_native.State()
+        state.lim.pos, state.lim.env, state.lim.max = self._lim_pos, self._lim_env, self._lim_max
+        if self._dynamics:
+            for name in ("a_attack", "a_release", "a_style_attack", "a_style_release", "a_makeup"):
+                setattr(params, name, getattr(self, f"_{name}"))
+            for row, section in enumerate(self._kw_sos):
+                params.kw_sos[row][:] = section.tolist()
+            state.dyn.frame_pos = self._frame_pos
+            state.dyn.level_in.alpha = state.dyn.level_out.alpha = self._a_slow
+            state.dyn.dyn_a = state.dyn.dyn_b = state.dyn.makeup_a = state.dyn.makeup_b = 1.0
+            if self._breathy:
+                state.br.match_ref.alpha = self._match_ref.alpha
+                state.br.match_voice.alpha = self._match_voice.alpha
+        self._params = params
+        self._native = state
 
     @property
     def is_identity(self) -> bool:
@@ -363,6 +444,8 @@ class EffectChain:
         if self._identity or usable == 0:
             return data[:usable]
         x = np.frombuffer(data, dtype="<i2", count=usable // 2).astype(np.float64) / _FULL_SCALE
+        if self._native is not None:
+            return self._process_native(x)
         y = self._voice(x)
         if self._dynamics:
             y = y * self._frame_gains(x, y)
@@ -376,6 +459,38 @@ class EffectChain:
         self._closed = True
         self._pending = b""
         return b""
+
+    def _process_native(self, x: np.ndarray) -> bytes:
+        """:meth:`process` after the conversion to float, in C (the breathy noise stays in NumPy)."""
+        lib = self._lib
+        assert lib is not None and self._native is not None
+        pointer = effects_native.DOUBLE_P
+        if self._breathy:
+            y = self._voice(x)
+        else:
+            y = x.copy()
+            if self._sos is not None:
+                if not self._zi.flags.c_contiguous:
+                    self._zi = np.ascontiguousarray(self._zi)
+                lib.sosfilt(
+                    self._sos.ctypes.data_as(pointer),
+                    len(self._sos),
+                    self._zi.ctypes.data_as(pointer),
+                    y.ctypes.data_as(pointer),
+                    len(y),
+                )
+        out = np.empty(len(y), dtype=np.int16)
+        ramps = (self._ramp, self._ramp2) if self._dynamics else (None, None)
+        lib.tail(
+            ctypes.byref(self._params),
+            ctypes.byref(self._native),
+            y.ctypes.data_as(pointer),
+            x.ctypes.data_as(pointer),
+            *(None if r is None else r.ctypes.data_as(pointer) for r in ramps),
+            out.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)),
+            len(y),
+        )
+        return out.astype("<i2", copy=False).tobytes()
 
     # --- stages ---------------------------------------------------------------------------------
 
