@@ -182,6 +182,37 @@ def normaliser_ms(characters: int = 5000) -> float:
     return best * 1000
 
 
+def effects_cpu_ms(engine_name: str, native: str) -> tuple[int, float, float]:
+    """CPU ms per audio second of the default voice-setting effects on the engine's speech of
+    :data:`LONG`, fed sentence by sentence as a request feeds them: (rate, C, Python), best of 5."""
+    from chorus.audio import effects_native
+    from chorus.audio.effects import EffectChain, EffectSettings
+
+    registry = EngineRegistry.from_names([engine_name])
+    engine = registry.get(engine_name)
+    assert engine is not None
+    chunks = list(engine.synthesize(SynthesisRequest(text=LONG, native_voice=native)))
+    rate = chunks[0].format.sample_rate
+    seconds = sum(len(c.pcm) for c in chunks) / 2 / rate
+    close = getattr(registry, "close", None)
+    if close:
+        close()
+    costs = []
+    for use_c in (True, False):
+        if use_c and effects_native.load() is None:
+            costs.append(float("nan"))
+            continue
+        best = float("inf")
+        for _ in range(5):
+            started = time.process_time()
+            chain = EffectChain(rate, EffectSettings(), native=use_c)
+            for chunk in chunks:
+                chain.process(chunk.pcm)
+            best = min(best, time.process_time() - started)
+        costs.append(best / seconds * 1000)
+    return rate, costs[0], costs[1]
+
+
 def raw_engine_seconds(engine_name: str, native: str, text: str) -> tuple[float, float]:
     registry = EngineRegistry.from_names([engine_name])
     engine = registry.get(engine_name)
@@ -354,6 +385,19 @@ def main() -> None:
                     f"| {engine_name}:{native} | {len(LONG)} | {audio:.1f} | {raw:.3f} | {output_format} "
                     f"| {pipeline:.3f} | {request:.3f} | {request / raw:.2f} | {request / pipeline:.2f} |"
                 )
+        out += [
+            "",
+            "### Voice-setting effects (default: speaker boost), CPU ms per audio second",
+            "",
+            "The same chain in C (built by scripts/setup.sh) and in Python (the fallback); both give the "
+            "same bytes. Fed sentence by sentence, as a request feeds it.",
+            "",
+            "| engine speech | sample rate | C | Python |",
+            "|---|---|---|---|",
+        ]
+        for engine_name, native in (("flite", "kal16"), ("espeak-ng", "en-us+f5")):
+            rate, c_ms, python_ms = effects_cpu_ms(engine_name, native)
+            out.append(f"| {engine_name}:{native} | {rate} | {c_ms:.2f} | {python_ms:.2f} |")
         out += [
             "",
             "### Text normalisation",

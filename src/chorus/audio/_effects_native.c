@@ -469,13 +469,12 @@ static void squares(const double *samples, int64_t n, double *sq) {
  * voice filters (read only when breathy, to match loudness), `out` receives the s16 samples. `ramp` and
  * `ramp2` are the frame's ramp and its square (effects.py: _ramp, _ramp2).
  */
-void chorus_fx_tail(const fx_params *restrict p, fx_state *restrict s, double *restrict y,
-                    const double *restrict x, const double *restrict ramp, const double *restrict ramp2,
-                    int16_t *restrict out, int64_t n) {
+static inline void tail(const fx_params *restrict p, fx_state *restrict s, double *restrict y,
+                        const double *restrict x, const double *restrict ramp, const double *restrict ramp2,
+                        int16_t *restrict out, int64_t n, const int dynamics, const int breathy) {
     dyn_state *d = &s->dyn;
     limiter_state *lim = &s->lim;
     const int64_t frame = p->frame, block = p->limiter_block;
-    const int dynamics = p->dynamics, breathy = p->breathy;
     const double volume = p->volume, ceiling = p->ceiling;
     const double *restrict kw0 = p->kw_sos[0], *restrict kw1 = p->kw_sos[1];
     const double *restrict lim_pow = p->lim_pow, *restrict lim_pow1 = p->lim_pow1, *restrict lim_inv = p->lim_inv;
@@ -486,7 +485,6 @@ void chorus_fx_tail(const fx_params *restrict p, fx_state *restrict s, double *r
     int64_t j = d->frame_pos, lim_j = lim->pos;
     double lim_env = lim->env, lim_max = lim->max;
     double sq[FRAME_MAX], sq_ref[FRAME_MAX];
-    FLUSH_SUBNORMALS_BEGIN
     for (int64_t i = 0; i < n; i++) {
         double v = y[i];
         if (dynamics) {
@@ -541,5 +539,17 @@ void chorus_fx_tail(const fx_params *restrict p, fx_state *restrict s, double *r
     d->dyn_a = dyn_a, d->dyn_b = dyn_b, d->makeup_a = makeup_a, d->makeup_b = makeup_b;
     if (dynamics) d->frame_pos = j;
     lim->pos = lim_j, lim->env = lim_env, lim->max = lim_max;
+}
+
+/* The loop above written out for each combination of stages, so that each keeps its state in registers. */
+void chorus_fx_tail(const fx_params *p, fx_state *s, double *y, const double *x, const double *ramp,
+                    const double *ramp2, int16_t *out, int64_t n) {
+    FLUSH_SUBNORMALS_BEGIN
+    if (!p->dynamics)
+        tail(p, s, y, x, ramp, ramp2, out, n, 0, 0);
+    else if (!p->breathy)
+        tail(p, s, y, x, ramp, ramp2, out, n, 1, 0);
+    else
+        tail(p, s, y, x, ramp, ramp2, out, n, 1, 1);
     FLUSH_SUBNORMALS_END
 }
