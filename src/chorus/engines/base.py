@@ -202,6 +202,8 @@ def _clamp(value: float, low: float, high: float) -> float:
 # mixed excitation and eSpeak NG for breath noise. That generator is one per process, so byte-exact
 # output needs every synthesis that may call it to run alone with a freshly seeded generator. The
 # lock therefore has to be process-wide too: it guards a process-wide resource, not an engine.
+# It only excludes code that takes it: a native library calling rand(), random() or srandom() from its
+# own thread breaks seeded output (onnxruntime's telemetry thread did; chorus/__init__.py turns it off).
 _LIBC_RAND_LOCK = threading.Lock()
 
 
