@@ -213,14 +213,14 @@ def effects_cpu_ms(engine_name: str, native: str) -> tuple[int, float, float]:
     return rate, costs[0], costs[1]
 
 
-def raw_engine_seconds(engine_name: str, native: str, text: str) -> tuple[float, float]:
+def raw_engine_seconds(engine_name: str, native: str, text: str, runs: int = 3) -> tuple[float, float]:
     registry = EngineRegistry.from_names([engine_name])
     engine = registry.get(engine_name)
     assert engine is not None
     list(engine.synthesize(SynthesisRequest(text=SHORT, native_voice=native)))  # warm up
     best = float("inf")
     audio = 0.0
-    for _ in range(3):
+    for _ in range(runs):
         start = time.perf_counter()
         chunks = list(engine.synthesize(SynthesisRequest(text=text, native_voice=native)))
         best = min(best, time.perf_counter() - start)
@@ -231,7 +231,7 @@ def raw_engine_seconds(engine_name: str, native: str, text: str) -> tuple[float,
     return best, audio
 
 
-def pipeline_seconds(engine_name: str, native: str, text: str, output_format: str) -> float:
+def pipeline_seconds(engine_name: str, native: str, text: str, output_format: str, runs: int = 4) -> float:
     """The same work as a request, without the server: the render pipeline (normalisation, engine,
     default voice-setting effects) and the encoder, one after the other in this thread, engine in process."""
     from chorus.audio.encode import StreamEncoder
@@ -244,7 +244,7 @@ def pipeline_seconds(engine_name: str, native: str, text: str, output_format: st
     plan = RenderPlan(text=text, engine=engine, native_voice=native, language="en", settings={})
     fmt = parse_output_format(output_format)
     best = float("inf")
-    for _ in range(4):
+    for _ in range(runs):
         start = time.perf_counter()
         encoder = StreamEncoder(engine.output_format(), fmt)
         for chunk in render(plan):
@@ -257,10 +257,10 @@ def pipeline_seconds(engine_name: str, native: str, text: str, output_format: st
     return best
 
 
-def request_seconds(url: str, voice: str, text: str, output_format: str) -> float:
+def request_seconds(url: str, voice: str, text: str, output_format: str, runs: int = 3) -> float:
     best = float("inf")
     with httpx.Client(base_url=url, headers=HEADERS, timeout=300) as http:
-        for _ in range(3):
+        for _ in range(runs):
             start = time.perf_counter()
             response = http.post(
                 f"/v1/text-to-speech/{voice}",
@@ -365,7 +365,8 @@ def main() -> None:
         out += [
             "### Server overhead: whole request / raw engine synthesis, same long text",
             "",
-            "`POST /v1/text-to-speech/{voice_id}` (whole file, default voice settings), best of 3. *Raw engine*: "
+            "`POST /v1/text-to-speech/{voice_id}` (whole file, default voice settings), best of 5 interleaved "
+            "rounds (raw, pipeline and request measured one after the other in each). *Raw engine*: "
             "the engine alone, in process. *Pipeline*: the same work without the server (normalisation, engine, "
             "the default speaker-boost effects and the encoder, one after the other in one thread); request / "
             "pipeline is what the server itself adds (HTTP, database, engine worker processes, threads), and "
@@ -375,12 +376,27 @@ def main() -> None:
             "| request / raw engine | request / pipeline |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
+        formats = ("pcm_16000", "mp3_44100_128")
         for engine_name, native in (("flite", "rms"), ("flite", "kal16"), ("espeak-ng", "en-us+f5")):
-            raw, audio = raw_engine_seconds(engine_name, native, LONG)
             voice = premade_voice_id(engine_name, native)
-            for output_format in ("pcm_16000", "mp3_44100_128"):
-                pipeline = pipeline_seconds(engine_name, native, LONG, output_format)
-                request = request_seconds(url, voice, LONG, output_format)
+            # Interleaved rounds, best of each: a shared machine's speed drifts over minutes, and the
+            # ratios should compare measurements taken under the same conditions.
+            raw, audio = float("inf"), 0.0
+            pipelines = dict.fromkeys(formats, float("inf"))
+            requests = dict.fromkeys(formats, float("inf"))
+            for _ in range(5):
+                once, audio = raw_engine_seconds(engine_name, native, LONG, runs=1)
+                raw = min(raw, once)
+                for output_format in formats:
+                    pipelines[output_format] = min(
+                        pipelines[output_format],
+                        pipeline_seconds(engine_name, native, LONG, output_format, 1),
+                    )
+                    requests[output_format] = min(
+                        requests[output_format], request_seconds(url, voice, LONG, output_format, 1)
+                    )
+            for output_format in formats:
+                pipeline, request = pipelines[output_format], requests[output_format]
                 out.append(
                     f"| {engine_name}:{native} | {len(LONG)} | {audio:.1f} | {raw:.3f} | {output_format} "
                     f"| {pipeline:.3f} | {request:.3f} | {request / raw:.2f} | {request / pipeline:.2f} |"
