@@ -9,11 +9,12 @@ subnormal numbers (the signals here drive the filters' states through them), and
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import pytest
 
-from chorus.audio import effects_native
+from chorus.audio import effects, effects_native
 from chorus.audio.effects import EffectChain, EffectSettings
 from tests.unit.test_effects_reference import SETTINGS, bursts, run
 
@@ -54,6 +55,40 @@ def test_the_signals_take_the_filters_through_subnormal_numbers() -> None:
     assert seen_subnormal
     python = run(functools.partial(EffectChain, native=False), 16_000, pcm, [(0, EffectSettings())])
     assert run(functools.partial(EffectChain, native=True), 16_000, pcm, [(0, EffectSettings())]) == python
+
+
+@native_built
+def test_the_compressor_knee_squares_with_libm_pow() -> None:
+    """The knee's ``(over + half) ** 2`` is libm's pow(x, 2.0) in Python, which C compilers rewrite as x * x.
+
+    glibc's pow is not correctly rounded and differs from x * x for about one x in a thousand; here the
+    chains are set, frame after frame, to an envelope and level that put such an x in the knee.
+    """
+    python = EffectChain(16_000, EffectSettings(), native=False)
+    native = EffectChain(16_000, EffectSettings(), native=True)
+    assert native._native is not None
+    silence = bytes(2 * python._frame)
+    level = 1e-3
+    rng = np.random.default_rng(0)
+    tried = 0
+    for _ in range(200_000):
+        envelope = level * 10 ** float(rng.uniform(1.0, 7.0) / 10)  # 1..7 dB over the level
+        released = envelope + python._a_release * (0.0 - envelope)  # after the silent frame
+        x = 10 * math.log10(released / level) - effects._COMP_THRESHOLD_DB + effects._COMP_KNEE_DB / 2
+        if x**2 == x * x:
+            continue
+        python._level_in.level = python._level_out.level = level
+        python._envelope = envelope
+        dyn = native._native.dyn
+        dyn.level_in.level = dyn.level_out.level = level
+        dyn.envelope = envelope
+        assert native.process(silence) == python.process(silence)
+        assert dyn.dyn_b == python._dyn_ramp[1], f"envelope {envelope!r}"
+        tried += 1
+        if tried == 20:
+            break
+    if not tried:
+        pytest.skip("this libm's pow(x, 2.0) is x * x")
 
 
 @native_built

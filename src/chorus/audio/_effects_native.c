@@ -9,8 +9,9 @@
  * eight accumulators: pairwise_sum) or as math.fsum does (exactly rounded: exact_sum).
  *
  * Loaded with ctypes (src/chorus/audio/effects_native.py); there is no Python API in here. All constants
- * come from Python in fx_params, so effects.py stays their one source. Bump CHORUS_FX_ABI whenever a
- * struct below changes: a stale build is then refused and the Python chain used instead.
+ * come from Python in fx_params, so effects.py stays their one source. Bump CHORUS_FX_ABI (and ABI in
+ * effects_native.py) whenever a struct below or the arithmetic changes: a stale build is then refused
+ * and the Python chain used instead.
  */
 #include <math.h>
 #include <stdint.h>
@@ -19,7 +20,7 @@
 #include <xmmintrin.h>
 #endif
 
-#define CHORUS_FX_ABI 1
+#define CHORUS_FX_ABI 2
 #define FRAME_MAX 1024 /* samples per 5 ms frame: enough for 200 kHz */
 #define RING_MAX 256   /* frames kept for the 400 ms blocks and the 60 ms pause window */
 
@@ -104,6 +105,16 @@ int64_t chorus_fx_params_size(void) { return (int64_t)sizeof(fx_params); }
 #define FLUSH_SUBNORMALS_BEGIN
 #define FLUSH_SUBNORMALS_END
 #endif
+
+/*
+ * libm's pow, called as Python's float ** calls it. Through a volatile pointer so that no compiler
+ * rewrites a call: GCC and Clang turn pow(x, 2.0) into x * x, which glibc's pow (under 0.52 ULP, not
+ * correctly rounded) differs from for about one x in a thousand.
+ */
+static double libm_pow(double x, double y) {
+    double (*volatile call)(double, double) = pow;
+    return call(x, y);
+}
 
 /* Python's max(a, b) and min(a, b): the first argument unless the second is strictly beyond it. */
 static inline double py_max(double a, double b) { return b > a ? b : a; }
@@ -403,7 +414,7 @@ static void decide(const fx_params *p, fx_state *s, double s0, double s1, double
             if (over <= -p->half)
                 dynamic_db += 0.0;
             else if (over < p->half)
-                dynamic_db += -p->slope * pow(over + p->half, 2.0) / (2 * p->knee);
+                dynamic_db += -p->slope * libm_pow(over + p->half, 2.0) / (2 * p->knee);
             else
                 dynamic_db += -p->slope * over;
         }
@@ -418,7 +429,7 @@ static void decide(const fx_params *p, fx_state *s, double s0, double s1, double
         double match_db = 10 * log10(s->br.match_ref.level / s->br.match_voice.level);
         match_db = py_min(p->match_high_db, py_max(p->match_low_db, match_db));
         dynamic_db += match_db;
-        if (!p->has_target) target = level * pow(10.0, match_db / 10);
+        if (!p->has_target) target = level * libm_pow(10.0, match_db / 10);
     }
     double wanted_db = py_min(p->agc_max_db, py_max(p->agc_min_db, 10 * log10(target / level_after)));
     if (wanted_db < d->makeup_db)
@@ -435,8 +446,8 @@ static void decide(const fx_params *p, fx_state *s, double s0, double s1, double
         }
     }
     /* The Python loop skips pow() when a gain is unchanged or 0 dB; pow gives the same values. */
-    d->dyn_b = dynamic_db == 0.0 ? 1.0 : pow(10.0, dynamic_db / 20);
-    d->makeup_b = applied_db == 0.0 ? 1.0 : pow(10.0, applied_db / 20);
+    d->dyn_b = dynamic_db == 0.0 ? 1.0 : libm_pow(10.0, dynamic_db / 20);
+    d->makeup_b = applied_db == 0.0 ? 1.0 : libm_pow(10.0, applied_db / 20);
 }
 
 /* One biquad of the K-weighting, as chorus_fx_sosfilt computes it, for one sample; state in z0, z1. */

@@ -22,7 +22,7 @@ __all__ = ["ABI", "NativeEffects", "load"]
 
 logger = logging.getLogger(__name__)
 
-ABI = 1
+ABI = 2
 _FRAME_MAX = 1024
 _RING_MAX = 256
 
