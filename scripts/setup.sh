@@ -69,6 +69,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
   # Silero VAD's wheel carries the ONNX model Chorus runs on onnxruntime; its declared dependency on
   # torch is only for its own Python API, which Chorus never imports, so it is installed without deps.
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "silero-vad==6.2.3"
+  # The effects' C part is an optional extension: say so when it could not be built (no C compiler).
+  if ! .venv/bin/python -c "from chorus.audio import effects_native as e; assert e.load()" >/dev/null 2>&1; then
+    echo "setup: the C effects were not built (no C compiler?); the Python fallback runs, same output, slower." >&2
+    echo "setup: after installing gcc, run: rm .venv/.chorus-*.stamp && bash scripts/setup.sh $profile" >&2
+  fi
   echo "$digest" > "$stamp"
 fi
 
