@@ -149,25 +149,16 @@ static inline void sosfilt_fixed(const double *restrict sos, const int sections,
     for (int k = 0; k < sections; k++) zi[2 * k] = z[k][0], zi[2 * k + 1] = z[k][1];
 }
 
+/* A cascade of any length, four sections at a time: each section sees the previous one's output sample
+ * for sample whichever way the loops are nested, so the groups give the same values as one pass. */
 static void sosfilt_any(const double *sos, int64_t sections, double *zi, double *x, int64_t n) {
-    switch (sections) {
-        case 1: sosfilt_fixed(sos, 1, zi, x, n); return;
-        case 2: sosfilt_fixed(sos, 2, zi, x, n); return;
-        case 3: sosfilt_fixed(sos, 3, zi, x, n); return;
-        case 4: sosfilt_fixed(sos, 4, zi, x, n); return;
-        default: break;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        double x_cur = x[i];
-        for (int64_t k = 0; k < sections; k++) {
-            const double *c = sos + 6 * k;
-            double *zk = zi + 2 * k;
-            double x_new = c[0] * x_cur + zk[0];
-            zk[0] = c[1] * x_cur - c[4] * x_new + zk[1];
-            zk[1] = c[2] * x_cur - c[5] * x_new;
-            x_cur = x_new;
+    for (int64_t k = 0; k < sections; k += 4) {
+        switch (sections - k) {
+            case 1: sosfilt_fixed(sos + 6 * k, 1, zi + 2 * k, x, n); break;
+            case 2: sosfilt_fixed(sos + 6 * k, 2, zi + 2 * k, x, n); break;
+            case 3: sosfilt_fixed(sos + 6 * k, 3, zi + 2 * k, x, n); break;
+            default: sosfilt_fixed(sos + 6 * k, 4, zi + 2 * k, x, n); break;
         }
-        x[i] = x_cur;
     }
 }
 

@@ -126,6 +126,8 @@ _COMP_RATIO = 3.0
 _COMP_KNEE_DB = 6.0
 _COMP_ATTACK_S = 0.005
 _COMP_RELEASE_S = 0.080
+_COMP_SLOPE = 1 - 1 / _COMP_RATIO
+_COMP_HALF_KNEE_DB = _COMP_KNEE_DB / 2
 
 # Loudness (AGC): the speech level is measured as BS.1770 does (gated 400 ms blocks every 100 ms, of
 # K-weighted power), averaged over about 3 s of speech like short-term loudness.
@@ -141,6 +143,11 @@ _START_GATE = 10 ** ((-50 - -0.691) / 10)  # speech starts at the first frame ov
 # full boost from 30 dB under it.
 _PAUSE_HOLD_S = 0.060
 _PAUSE_DB = (-40.0, -30.0)
+# Shortcuts of the frame loop, with a margin of 1e-6 around each threshold (far more than rounding moves):
+# the compressor adds nothing while the envelope is under the knee's start (over <= -half knee)...
+_QUIET_RATIO = 10 ** ((_COMP_THRESHOLD_DB - _COMP_HALF_KNEE_DB) / 10) * (1 - 1e-6)
+# ...and the pause gate passes the makeup gain whole while the last 60 ms reach its top.
+_OPEN_RATIO = 10 ** (_PAUSE_DB[1] / 10) * (1 + 1e-6)
 _MAKEUP_RISE_S = 0.030  # the makeup gain rises smoothly and falls at once (a frame's ramp)
 _AGC_MIN_DB = -24.0
 _AGC_MAX_DB = 24.0
@@ -388,12 +395,12 @@ class EffectChain:
             style=self._style,
             target_power=self._target_power or 0.0,
             volume=self._volume,
-            slope=1 - 1 / _COMP_RATIO,
-            half=_COMP_KNEE_DB / 2,
+            slope=_COMP_SLOPE,
+            half=_COMP_HALF_KNEE_DB,
             knee=_COMP_KNEE_DB,
             threshold_db=_COMP_THRESHOLD_DB,
-            quiet_ratio=10 ** ((_COMP_THRESHOLD_DB - _COMP_KNEE_DB / 2) / 10) * (1 - 1e-6),
-            open_ratio=10 ** (_PAUSE_DB[1] / 10) * (1 + 1e-6),
+            quiet_ratio=_QUIET_RATIO,
+            open_ratio=_OPEN_RATIO,
             style_min_db=_STYLE_MIN_DB,
             style_max_db=_STYLE_MAX_DB,
             match_low_db=_BREATHY_MATCH_DB[0],
@@ -479,7 +486,7 @@ class EffectChain:
                     y.ctypes.data_as(pointer),
                     len(y),
                 )
-        out = np.empty(len(y), dtype=np.int16)
+        out = np.empty(len(y), dtype="<i2")
         ramps = (self._ramp, self._ramp2) if self._dynamics else (None, None)
         lib.tail(
             ctypes.byref(self._params),
@@ -490,7 +497,7 @@ class EffectChain:
             out.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)),
             len(y),
         )
-        return out.astype("<i2", copy=False).tobytes()
+        return out.tobytes()
 
     # --- stages ---------------------------------------------------------------------------------
 
@@ -614,13 +621,9 @@ class EffectChain:
         keep_power, keep_after = self._powers.append, self._powers_out.append
         keep_ref = self._powers_ref.append if breathy else None
         log10 = math.log10
-        slope = 1 - 1 / _COMP_RATIO
-        half = _COMP_KNEE_DB / 2
+        slope, half = _COMP_SLOPE, _COMP_HALF_KNEE_DB
         pause_low, pause_high = _PAUSE_DB
-        # The compressor adds nothing while the envelope is under the knee's start (over <= -half)...
-        quiet_ratio = 10 ** ((_COMP_THRESHOLD_DB - half) / 10) * (1 - 1e-6)
-        # ...and the pause gate passes the makeup gain whole while the last 60 ms reach its top.
-        open_ratio = 10 ** (pause_high / 10) * (1 + 1e-6)
+        quiet_ratio, open_ratio = _QUIET_RATIO, _OPEN_RATIO
         wanted_target = wanted_level = -1.0  # the target and level the AGC's wanted gain was computed for
         wanted_db = 0.0
         last_dynamic_db, last_dyn = 0.0, 1.0  # 10 ** (0 / 20)
