@@ -210,6 +210,26 @@ def test_a_busy_pool_says_so_after_a_bounded_wait(flite: FliteEngine) -> None:
         assert speak(pool, SENTENCE, "rms") == speak(flite, SENTENCE, "rms")
 
 
+def test_try_synthesize_takes_only_a_worker_nobody_else_wants(flite: FliteEngine) -> None:
+    expected = speak(flite, SENTENCE, "rms")
+    with PooledEngine(EngineSpec("flite"), 1, acquire_timeout=5) as pool:
+        ahead = pool.try_synthesize(SynthesisRequest(SENTENCE, "rms"))
+        assert ahead is not None  # the worker was idle
+        assert pool.try_synthesize(SynthesisRequest(SENTENCE, "rms")) is None  # none free: no wait
+        # A caller that must wait for a worker keeps it from work that can wait.
+        waiter_got: list[bytes] = []
+        waiter = threading.Thread(target=lambda: waiter_got.append(speak(pool, SENTENCE, "rms")))
+        waiter.start()
+        assert wait_until(lambda: pool._waiters == 1)
+        assert b"".join(chunk.pcm for chunk in ahead) == expected  # read to the end: the worker is free
+        waiter.join(10)
+        assert waiter_got == [expected]
+        again = pool.try_synthesize(SynthesisRequest(SENTENCE, "rms"))
+        assert again is not None and b"".join(chunk.pcm for chunk in again) == expected
+        with pytest.raises(UnknownVoice):
+            pool.try_synthesize(SynthesisRequest(SENTENCE, "nobody"))
+
+
 # --- giving up early ---------------------------------------------------------------------------------
 
 

@@ -125,6 +125,10 @@ class EngineCapabilities:
     timestamps: bool  # fills AudioChunk.words
     languages: tuple[str, ...]  # ISO 639-1
     sample_rate: int
+    # Every sentence of a request is synthesised on its own, as a pure function of that sentence and the
+    # request's settings (seed included): text cut at the starts of :func:`sentence_spans` sentences and
+    # synthesised piece by piece gives the same audio. Callers may then synthesise sentences in parallel.
+    independent_sentences: bool = False
 
 
 class EngineUnavailable(RuntimeError):

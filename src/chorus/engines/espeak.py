@@ -296,6 +296,7 @@ class EspeakEngine:
             timestamps=True,
             languages=tuple(code for code, _ in self.languages()),
             sample_rate=self._sample_rate,
+            independent_sentences=True,
         )
 
     def synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk]:

@@ -430,6 +430,7 @@ class FliteEngine:
             timestamps=True,
             languages=tuple(code for code, _ in self.languages()),
             sample_rate=SAMPLE_RATE,
+            independent_sentences=True,
         )
 
     def synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk]:

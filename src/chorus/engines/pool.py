@@ -229,6 +229,7 @@ class PooledEngine:
         self._reason: str | None = None
         self._workers: list[_Worker] = []  # every live worker, leased or not
         self._free: list[_Worker] = []
+        self._waiters = 0  # callers blocked in _acquire
         self.startup_seconds: float | None = None
         self._started_at = time.perf_counter()
         try:
@@ -347,13 +348,26 @@ class PooledEngine:
         :class:`RuntimeError` when workers keep failing. Close the returned iterator (or let it be
         collected) to give up early; the worker is released either way.
         """
+        stream = self._start(request, wait=True)
+        assert stream is not None
+        return stream
+
+    def try_synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk] | None:
+        """:meth:`synthesize` if a worker is free right now and no other request is waiting for one;
+        else None at once. For work done ahead of need (the next sentence of a request), which should
+        only use workers nobody else wants."""
+        return self._start(request, wait=False)
+
+    def _start(self, request: SynthesisRequest, wait: bool) -> _PooledStream | None:
         if not self.available():
             raise EngineUnavailable(self.unavailable_reason() or f"{self.name} engine unavailable")
         last: _WorkerLost | None = None
         # A worker lost before it took the request on (found dead while idle) is replaced and the
         # request tried on another: at most once per worker, plus once on a fresh one.
         for _attempt in range(self._size + 1):
-            worker = self._acquire()
+            worker = self._acquire(wait)
+            if worker is None:
+                return None
             request_id = next(self._ids)
             try:
                 self._settle(worker)
@@ -380,12 +394,16 @@ class PooledEngine:
 
     # --- leasing workers ---------------------------------------------------------------------------
 
-    def _acquire(self) -> _Worker:
+    def _acquire(self, wait: bool = True) -> _Worker | None:
+        """A free worker, leased to the caller; without ``wait``, None unless one is free now and no
+        other caller is waiting for one (work that can wait never takes a worker from one that cannot)."""
         deadline = time.monotonic() + self._acquire_timeout
         while True:
             with self._cond:
                 if self._closed:
                     raise EngineUnavailable(f"the {self.name} engine pool is closed")
+                if not wait and (self._waiters or not any(w.ready for w in self._free)):
+                    return None
                 if self._free:
                     # Prefer a worker that is ready now over one still starting or finishing up.
                     best = min(self._free, key=lambda w: (not w.ready, w.draining is not None))
@@ -399,7 +417,11 @@ class PooledEngine:
                         f"{self._acquire_timeout:g} s; try again shortly"
                     )
                 if self._workers:
-                    self._cond.wait(remaining)
+                    self._waiters += 1
+                    try:
+                        self._cond.wait(remaining)
+                    finally:
+                        self._waiters -= 1
                     continue
             # Every worker is gone (replacements failed to start): try to start one now.
             if not self._start_replacement():

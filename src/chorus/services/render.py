@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from chorus.audio.effects import EffectChain, EffectSettings
-from chorus.engines.base import PCMFormat, SynthesisRequest, TTSEngine
+from chorus.engines.base import PCMFormat, SynthesisRequest, TTSEngine, sentence_spans
 from chorus.services.alignment import CharAlignment, TimedSpan, align_characters, merge_by_original
 from chorus.text.markup import (
     STYLE_PROSODY,
@@ -32,6 +32,8 @@ from chorus.text.markup import (
 )
 from chorus.text.normalize import normalize
 
+# Engine calls started ahead of their turn at most (each holds an engine worker until it is read).
+AHEAD_PIECES = 3
 # Silence standing in for a non-verbal v3 tag (laughs, sighs) the engines cannot voice.
 NONVERBAL_SECONDS = 0.3
 MAX_BREAK_SECONDS = 3.0
@@ -84,11 +86,18 @@ class _Renderer:
         plan: RenderPlan,
         should_stop: Callable[[], bool],
         pace: Callable[[float], None] | None = None,
+        may_start_ahead: Callable[[], bool] = lambda: True,
     ) -> None:
         self.plan = plan
         self.should_stop = should_stop
         self.pace = pace
+        self.may_start_ahead = may_start_ahead
         self.format = plan.engine.output_format()
+        capabilities = getattr(plan.engine, "capabilities", None)  # test doubles may leave it out
+        self.sentence_calls = bool(capabilities and getattr(capabilities(), "independent_sentences", False))
+        self.try_synthesize: Callable[[SynthesisRequest], Iterator[Any] | None] | None = (
+            getattr(plan.engine, "try_synthesize", None) if self.sentence_calls else None
+        )
         self.clock = 0.0
         self.prosody = Prosody()
         self.spoken = False
@@ -168,6 +177,55 @@ class _Renderer:
         )
         return self._chunk(pcm, alignment, CharAlignment())
 
+    def _pieces(self, text: str, bounds: list[int], whole_span: bool) -> list[tuple[int, int, int | None]]:
+        """The stretches of ``text`` given to the engine one call each: ``bounds``, and for an engine whose
+        sentences are independent, every sentence on its own (same audio, and they can run in parallel).
+
+        Each is ``(start, end, spoken_end)``: where a cut falls at the start of a sentence, ``spoken_end`` is
+        where the piece's last sentence ends, and the chunk that reaches it takes the rest of the piece, as
+        the engine does when it gets the whole text (the space between sentences goes with the earlier).
+        """
+        cuts = set(bounds)
+        spoken_end: dict[int, int] = {}  # cut at a sentence start -> end of the sentence before it
+        if self.sentence_calls and not whole_span:
+            sentences = sentence_spans(text)
+            for before, sentence in zip(sentences, sentences[1:], strict=False):
+                start = sentence.span()[0]
+                if start not in cuts:
+                    cuts.add(start)
+                    spoken_end[start] = before.span()[1]
+        edges = sorted(cuts)
+        return [
+            (start, end, spoken_end.get(end))
+            for start, end in zip(edges, edges[1:], strict=False)
+            if text[start:end].strip()
+        ]
+
+    def _start_ahead(
+        self,
+        request: SynthesisRequest,
+        text: str,
+        pieces: list[tuple[int, int, int | None]],
+        index: int,
+        ahead: dict[int, Iterator[Any]],
+    ) -> None:
+        """Start the engine calls of the pieces after ``index`` on engine workers nobody else wants (up to
+        ``AHEAD_PIECES`` of them), so a long text uses every idle core. Engines without ``try_synthesize``
+        (in process) do nothing ahead."""
+        if self.try_synthesize is None or not self.may_start_ahead():
+            return
+        for later in range(index + 1, min(len(pieces), index + 1 + AHEAD_PIECES)):
+            if later in ahead:
+                continue
+            start, end, _ = pieces[later]
+            try:
+                chunks = self.try_synthesize(replace(request, text=text[start:end]))
+            except Exception:  # noqa: BLE001 - the call in its turn raises it again, in order
+                return
+            if chunks is None:  # no idle worker
+                return
+            ahead[later] = chunks
+
     def _speak(
         self, text: str, orig_start: int, orig_end: int, phonemes: tuple[str, str] | None = None
     ) -> Iterator[RenderedChunk]:
@@ -194,69 +252,80 @@ class _Renderer:
             split = first_clause_end(norm.text)
             if split:
                 bounds = [0, split, len(norm.text)]
+        pieces = self._pieces(norm.text, bounds, whole_span)
         self.spoken = self.spoken or bool(norm.text.strip())
         norm_cursor, orig_cursor = 0, orig_start
-        for sub_start, sub_end in zip(bounds, bounds[1:], strict=False):
-            sub = norm.text[sub_start:sub_end]
-            if not sub.strip():
-                continue
-            if self.pace is not None:
-                # Between engine calls no engine worker is held: the one place a job may wait its turn.
-                self.pace(self.clock)
-                if self.should_stop():
-                    return
-            piece_t0 = self.clock
-            chunks = plan.engine.synthesize(replace(request, text=sub))
-            voice = self._voice_stream()
-            try:
-                # Each chunk is passed on as soon as the engine yields it: waiting for the next one to
-                # learn whether this is the last would cost a sentence of latency.
-                for raw in chunks:
+        ahead: dict[int, Iterator[Any]] = {}  # engine calls started before their turn, by piece
+        try:
+            for index, (sub_start, sub_end, spoken_end) in enumerate(pieces):
+                if self.pace is not None:
+                    # Between engine calls this job holds no engine worker (but those already working ahead
+                    # for it): the one place a job may wait its turn.
+                    self.pace(self.clock)
                     if self.should_stop():
                         return
-                    duration = len(raw.pcm) / 2 / self.format.sample_rate
-                    t0, t1 = self.clock, self.clock + duration
-                    norm_end = max(sub_start + raw.text_end, norm_cursor)
-                    words = [
-                        TimedSpan(
-                            sub_start + w.char_start,
-                            sub_start + w.char_end,
-                            piece_t0 + w.start_s,
-                            piece_t0 + w.end_s,
+                chunks = ahead.pop(index, None)
+                if chunks is None:
+                    chunks = plan.engine.synthesize(replace(request, text=norm.text[sub_start:sub_end]))
+                try:
+                    self._start_ahead(request, norm.text, pieces, index, ahead)
+                    piece_t0 = self.clock
+                    voice = self._voice_stream()
+                    # Each chunk is passed on as soon as the engine yields it: waiting for the next one to
+                    # learn whether this is the last would cost a sentence of latency.
+                    for raw in chunks:
+                        if self.should_stop():
+                            return
+                        duration = len(raw.pcm) / 2 / self.format.sample_rate
+                        t0, t1 = self.clock, self.clock + duration
+                        norm_end = max(sub_start + raw.text_end, norm_cursor)
+                        if spoken_end is not None and norm_end >= spoken_end:
+                            norm_end = sub_end
+                        words = [
+                            TimedSpan(
+                                sub_start + w.char_start,
+                                sub_start + w.char_end,
+                                piece_t0 + w.start_s,
+                                piece_t0 + w.end_s,
+                            )
+                            for w in raw.words
+                        ]
+                        normalized = align_characters(norm.text, norm_cursor, norm_end, words, t0, t1)
+                        if whole_span:
+                            orig_words = [TimedSpan(orig_start, orig_end, t0, t1)]
+                            orig_end_here = orig_end
+                        else:
+                            orig_words = merge_by_original(
+                                [
+                                    TimedSpan(
+                                        *_shift(norm.to_original(w.start, w.end), orig_start),
+                                        w.start_s,
+                                        w.end_s,
+                                    )
+                                    for w in words
+                                ]
+                            )
+                            orig_end_here = orig_start + norm.to_original(norm_cursor, norm_end)[1]
+                        orig_end_here = min(max(orig_end_here, orig_cursor), orig_end)
+                        alignment = align_characters(
+                            plan.text, orig_cursor, orig_end_here, orig_words, t0, t1
                         )
-                        for w in raw.words
-                    ]
-                    normalized = align_characters(norm.text, norm_cursor, norm_end, words, t0, t1)
-                    if whole_span:
-                        orig_words = [TimedSpan(orig_start, orig_end, t0, t1)]
-                        orig_end_here = orig_end
-                    else:
-                        orig_words = merge_by_original(
-                            [
-                                TimedSpan(
-                                    *_shift(norm.to_original(w.start, w.end), orig_start), w.start_s, w.end_s
-                                )
-                                for w in words
-                            ]
-                        )
-                        orig_end_here = orig_start + norm.to_original(norm_cursor, norm_end)[1]
-                    orig_end_here = min(max(orig_end_here, orig_cursor), orig_end)
-                    alignment = align_characters(plan.text, orig_cursor, orig_end_here, orig_words, t0, t1)
-                    norm_cursor, orig_cursor = norm_end, orig_end_here
-                    pcm = raw.pcm if voice is None else voice.process(raw.pcm)
-                    yield self._chunk(self.chain.process(pcm), alignment, normalized, advance=duration)
-                if voice is not None:
-                    # The transform's look-ahead, released at the end of the engine call: the sentence keeps
-                    # its length, so the times above stay right.
-                    tail = voice.flush()
-                    if tail:
-                        yield self._chunk(
-                            self.chain.process(tail), CharAlignment(), CharAlignment(), advance=0.0
-                        )
-            finally:
-                close = getattr(chunks, "close", None)
-                if close is not None:
-                    close()
+                        norm_cursor, orig_cursor = norm_end, orig_end_here
+                        pcm = raw.pcm if voice is None else voice.process(raw.pcm)
+                        yield self._chunk(self.chain.process(pcm), alignment, normalized, advance=duration)
+                    if voice is not None:
+                        # The transform's look-ahead, released at the end of the engine call: the sentence
+                        # keeps its length, so the times above stay right.
+                        tail = voice.flush()
+                        if tail:
+                            yield self._chunk(
+                                self.chain.process(tail), CharAlignment(), CharAlignment(), advance=0.0
+                            )
+                finally:
+                    _close(chunks)
+        finally:
+            for waiting in ahead.values():
+                _close(waiting)
         if orig_cursor < orig_end or norm_cursor < len(norm.text):
             # Trailing characters the engine voiced no audio for (spaces, final punctuation, or text with
             # nothing to say) still get their times: zero length, at the end.
@@ -284,6 +353,12 @@ def first_clause_end(text: str) -> int | None:
     return clause.end()
 
 
+def _close(chunks: Iterator[Any]) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
+
+
 def _shift(span: tuple[int, int], offset: int) -> tuple[int, int]:
     return span[0] + offset, span[1] + offset
 
@@ -292,10 +367,13 @@ def render(
     plan: RenderPlan,
     should_stop: Callable[[], bool] = lambda: False,
     pace: Callable[[float], None] | None = None,
+    may_start_ahead: Callable[[], bool] = lambda: True,
 ) -> Iterator[RenderedChunk]:
     """Synthesise ``plan`` chunk by chunk (blocking; run it in a worker thread).
 
     ``pace``, when given, is called before each engine call with the seconds of audio rendered so far;
-    it may block (see :class:`chorus.services.tts.FirstAudioFirst`).
+    it may block (see :class:`chorus.services.tts.FirstAudioFirst`). With an engine in worker processes
+    (:class:`~chorus.engines.pool.PooledEngine`) whose sentences are independent, later sentences are
+    synthesised ahead on idle workers while ``may_start_ahead()`` says so; the output is the same.
     """
-    return _Renderer(plan, should_stop, pace).run()
+    return _Renderer(plan, should_stop, pace, may_start_ahead).run()

@@ -154,11 +154,16 @@ class SynthesisJob:
             if first_audio_at is not None:
                 gate.pace(rendered_s - (time.monotonic() - first_audio_at))
 
+        def may_start_ahead() -> bool:
+            # Idle engine workers may synthesise this job's next sentences unless another job still waits
+            # for its first audio (until its own first audio, this job is one of those waiting).
+            return gate.waiting <= (1 if first_audio_at is None else 0)
+
         def produce(stop: Callable[[], bool]) -> Iterator[tuple[RenderedChunk, bytes]]:
             nonlocal first_audio_at
             # Rendering runs ahead in a thread of its own past the first chunks, so a long text is encoded
             # (LAME releases the GIL) while the next sentence's effects are computed.
-            for chunk in run_ahead(render(self.plan, stop, pace), inline=3):
+            for chunk in run_ahead(render(self.plan, stop, pace, may_start_ahead), inline=3):
                 data = encode(chunk.pcm)
                 if first_audio_at is None and chunk.pcm:
                     first_audio_at = time.monotonic()
