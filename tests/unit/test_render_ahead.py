@@ -171,3 +171,17 @@ def test_a_single_sentence_or_a_given_pronunciation_is_one_call() -> None:
     plan = replace(plan, text='Say <phoneme alphabet="ipa" ph="təˈmɑːtoʊ">tomato. Again.</phoneme> now.')
     list(render(plan))
     assert "tomato. Again." in engine.started
+
+
+@pytest.mark.parametrize("options", [{}, {"early_first_chunk": True}])
+def test_without_timestamps_the_audio_is_the_same_and_chunks_carry_no_times(
+    engines: EngineRegistry, options: dict[str, Any]
+) -> None:
+    text = TEXT + ' Then <break time="0.4s"/> a pause.'
+    pcm, alignment, normalized = rendered(engines["espeak-ng"], text, "en-us+f5", **options)
+    assert sum(len(a["characters"]) for a in alignment) == len(text)  # with times: every character
+    bare, bare_alignment, bare_normalized = rendered(
+        engines["espeak-ng"], text, "en-us+f5", timestamps=False, **options
+    )
+    assert bare == pcm
+    assert all(not a["characters"] for a in bare_alignment + bare_normalized)

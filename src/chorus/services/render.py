@@ -52,6 +52,8 @@ class RenderPlan:
     ssml: bool = True
     # Synthesise the first clause on its own so the first audio leaves sooner (latency over prosody).
     early_first_chunk: bool = False
+    # Character times for every chunk; without them (convert and stream: audio only) chunks carry none.
+    timestamps: bool = True
     # The voice's transform (VoiceTransform) and how to learn the base voice's median F0 when the transform
     # does not record it (measured once per voice by the caller, in this worker thread).
     transform: Any = None
@@ -172,8 +174,10 @@ class _Renderer:
     def _silence(self, seconds: float, orig_start: int, orig_end: int) -> RenderedChunk:
         samples = int(round(seconds * self.format.sample_rate))
         pcm = self.chain.process(b"\x00\x00" * samples) if samples else b""
-        alignment = align_characters(
-            self.plan.text, orig_start, orig_end, (), self.clock, self.clock + seconds
+        alignment = (
+            align_characters(self.plan.text, orig_start, orig_end, (), self.clock, self.clock + seconds)
+            if self.plan.timestamps
+            else CharAlignment()
         )
         return self._chunk(pcm, alignment, CharAlignment())
 
@@ -226,6 +230,57 @@ class _Renderer:
                 return
             ahead[later] = chunks
 
+    def _align(
+        self,
+        raw: Any,
+        norm: Any,
+        piece: tuple[int, int, int | None],
+        piece_t0: float,
+        duration: float,
+        cursors: tuple[int, int],
+        orig_span: tuple[int, int],
+        whole_span: bool,
+    ) -> tuple[CharAlignment, CharAlignment, int, int]:
+        """The character times of one engine chunk (``raw``, of the engine call for ``piece`` of the
+        normalised text, which started at ``piece_t0``), in the original and the normalised text, and the
+        cursors (normalised, original) moved past it."""
+        sub_start, sub_end, spoken_end = piece
+        norm_cursor, orig_cursor = cursors
+        orig_start, orig_end = orig_span
+        plan = self.plan
+        t0, t1 = self.clock, self.clock + duration
+        norm_end = max(sub_start + raw.text_end, norm_cursor)
+        if spoken_end is not None and norm_end >= spoken_end:
+            norm_end = sub_end
+        words = [
+            TimedSpan(
+                sub_start + w.char_start,
+                sub_start + w.char_end,
+                piece_t0 + w.start_s,
+                piece_t0 + w.end_s,
+            )
+            for w in raw.words
+        ]
+        normalized = align_characters(norm.text, norm_cursor, norm_end, words, t0, t1)
+        if whole_span:
+            orig_words = [TimedSpan(orig_start, orig_end, t0, t1)]
+            orig_end_here = orig_end
+        else:
+            orig_words = merge_by_original(
+                [
+                    TimedSpan(
+                        *_shift(norm.to_original(w.start, w.end), orig_start),
+                        w.start_s,
+                        w.end_s,
+                    )
+                    for w in words
+                ]
+            )
+            orig_end_here = orig_start + norm.to_original(norm_cursor, norm_end)[1]
+        orig_end_here = min(max(orig_end_here, orig_cursor), orig_end)
+        alignment = align_characters(plan.text, orig_cursor, orig_end_here, orig_words, t0, t1)
+        return alignment, normalized, norm_end, orig_end_here
+
     def _speak(
         self, text: str, orig_start: int, orig_end: int, phonemes: tuple[str, str] | None = None
     ) -> Iterator[RenderedChunk]:
@@ -277,40 +332,19 @@ class _Renderer:
                         if self.should_stop():
                             return
                         duration = len(raw.pcm) / 2 / self.format.sample_rate
-                        t0, t1 = self.clock, self.clock + duration
-                        norm_end = max(sub_start + raw.text_end, norm_cursor)
-                        if spoken_end is not None and norm_end >= spoken_end:
-                            norm_end = sub_end
-                        words = [
-                            TimedSpan(
-                                sub_start + w.char_start,
-                                sub_start + w.char_end,
-                                piece_t0 + w.start_s,
-                                piece_t0 + w.end_s,
+                        if plan.timestamps:
+                            alignment, normalized, norm_cursor, orig_cursor = self._align(
+                                raw,
+                                norm,
+                                (sub_start, sub_end, spoken_end),
+                                piece_t0,
+                                duration,
+                                (norm_cursor, orig_cursor),
+                                (orig_start, orig_end),
+                                whole_span,
                             )
-                            for w in raw.words
-                        ]
-                        normalized = align_characters(norm.text, norm_cursor, norm_end, words, t0, t1)
-                        if whole_span:
-                            orig_words = [TimedSpan(orig_start, orig_end, t0, t1)]
-                            orig_end_here = orig_end
                         else:
-                            orig_words = merge_by_original(
-                                [
-                                    TimedSpan(
-                                        *_shift(norm.to_original(w.start, w.end), orig_start),
-                                        w.start_s,
-                                        w.end_s,
-                                    )
-                                    for w in words
-                                ]
-                            )
-                            orig_end_here = orig_start + norm.to_original(norm_cursor, norm_end)[1]
-                        orig_end_here = min(max(orig_end_here, orig_cursor), orig_end)
-                        alignment = align_characters(
-                            plan.text, orig_cursor, orig_end_here, orig_words, t0, t1
-                        )
-                        norm_cursor, orig_cursor = norm_end, orig_end_here
+                            alignment, normalized = CharAlignment(), CharAlignment()
                         pcm = raw.pcm if voice is None else voice.process(raw.pcm)
                         yield self._chunk(self.chain.process(pcm), alignment, normalized, advance=duration)
                     if voice is not None:
@@ -326,7 +360,7 @@ class _Renderer:
         finally:
             for waiting in ahead.values():
                 _close(waiting)
-        if orig_cursor < orig_end or norm_cursor < len(norm.text):
+        if plan.timestamps and (orig_cursor < orig_end or norm_cursor < len(norm.text)):
             # Trailing characters the engine voiced no audio for (spaces, final punctuation, or text with
             # nothing to say) still get their times: zero length, at the end.
             yield self._chunk(

@@ -48,6 +48,7 @@ class TTSInput:
     apply_text_normalization: Normalization = "auto"
     optimize_streaming_latency: int | None = None
     enable_ssml_parsing: bool = True
+    timestamps: bool = True  # chunks carry character times (the routes that return them)
 
 
 class FirstAudioFirst:
@@ -369,6 +370,7 @@ class TTSService:
             ssml=request.enable_ssml_parsing,
             early_first_chunk=spec.model_id == "eleven_flash_v2_5"
             or (request.optimize_streaming_latency or 0) >= 1,
+            timestamps=request.timestamps,
         )
 
 

@@ -42,8 +42,9 @@ class TTSCall:
         self.services, self.principal = services, principal
         self.enable_logging, self.latency = enable_logging, optimize_streaming_latency
 
-    async def start(self, output_format: str) -> tuple[SynthesisJob, OutputFormat]:
-        """Validate and charge; the job is ready to render in ``output_format``."""
+    async def start(self, output_format: str, timestamps: bool = True) -> tuple[SynthesisJob, OutputFormat]:
+        """Validate and charge; the job is ready to render in ``output_format`` (with character times
+        when ``timestamps``)."""
         fmt = parse_output_format(output_format)
         body = self.body
         job = await self.services.tts.start(
@@ -64,6 +65,7 @@ class TTSCall:
                 request_id=self.request.state.request_id,
                 apply_text_normalization=body.apply_text_normalization,
                 optimize_streaming_latency=self.latency,
+                timestamps=timestamps,
             ),
         )
         return job, fmt
@@ -94,7 +96,7 @@ def _headers(job: SynthesisJob) -> dict[str, str]:
 
 @router.post("/v1/text-to-speech/{voice_id}")
 async def convert(call: Call, output_format: OutputFormatName = "mp3_44100_128") -> Response:
-    job, fmt = await call.start(output_format)
+    job, fmt = await call.start(output_format, timestamps=False)
     audio, _, _ = await render_whole(job, fmt)
     await job.finish(audio)
     return Response(content=audio, media_type=fmt.media_type, headers=_headers(job))
@@ -157,7 +159,7 @@ def _ndjson(audio: bytes, alignment: CharAlignment, normalized: CharAlignment) -
 
 @router.post("/v1/text-to-speech/{voice_id}/stream")
 async def stream(call: Call, output_format: StreamingOutputFormatName = "mp3_44100_128") -> StreamingResponse:
-    job, fmt = await call.start(output_format)
+    job, fmt = await call.start(output_format, timestamps=False)
     return StreamingResponse(
         _stream(job, fmt, timestamps=False), media_type=fmt.media_type, headers=_headers(job)
     )
