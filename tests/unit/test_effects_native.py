@@ -137,6 +137,26 @@ def test_a_stale_build_is_refused(monkeypatch: pytest.MonkeyPatch, caplog: pytes
     assert effects_native.load() is not None
 
 
+def test_a_build_from_another_version_of_the_source_is_refused(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The library records the digest of the C file it was built from; an edited source means a rebuild."""
+    if effects_native._library_path() is None:
+        pytest.skip("the C effects are not built (scripts/setup.sh builds them)")
+    assert effects_native.source_digest() is not None
+    effects_native.load.cache_clear()
+    try:
+        assert effects_native.load() is not None  # built from this very source
+        monkeypatch.setattr(effects_native, "source_digest", lambda: "0" * 16)
+        effects_native.load.cache_clear()
+        assert effects_native.load() is None
+        assert "built from source" in caplog.text and "rebuild" in caplog.text
+    finally:
+        monkeypatch.undo()
+        effects_native.load.cache_clear()
+    assert effects_native.load() is not None
+
+
 def test_a_missing_library_file_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(effects_native, "_library_path", lambda: None)
     effects_native.load.cache_clear()

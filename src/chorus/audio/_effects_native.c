@@ -84,6 +84,10 @@ typedef struct {
 } fx_params;
 
 int chorus_fx_abi(void) { return CHORUS_FX_ABI; }
+#ifndef CHORUS_FX_SOURCE
+#define CHORUS_FX_SOURCE "" /* built without setup.py: no record of the source */
+#endif
+const char *chorus_fx_source(void) { return CHORUS_FX_SOURCE; }
 int64_t chorus_fx_frame_max(void) { return FRAME_MAX; }
 int64_t chorus_fx_ring_max(void) { return RING_MAX; }
 int64_t chorus_fx_state_size(void) { return (int64_t)sizeof(fx_state); }

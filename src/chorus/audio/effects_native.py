@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import hashlib
 import importlib.machinery
 import logging
 from pathlib import Path
@@ -150,6 +151,16 @@ class NativeEffects:
         self.tail.restype = None
 
 
+def source_digest() -> str | None:
+    """The digest setup.py records in the library, of the C source beside this module (None without it,
+    as in an installed wheel, where library and source cannot drift apart)."""
+    source = Path(__file__).resolve().with_name("_effects_native.c")
+    try:
+        return hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
 def _library_path() -> Path | None:
     here = Path(__file__).resolve().parent
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
@@ -180,6 +191,19 @@ def load() -> NativeEffects | None:
             if function() != expected:
                 logger.warning("%s is stale (%s differs); using the Python effects", path.name, symbol)
                 return None
+        lib.chorus_fx_source.restype = ctypes.c_char_p
+        built_from = lib.chorus_fx_source().decode()
+        source = source_digest()
+        if source is not None and built_from != source:
+            # Built from another version of the C file (an edit since the last `pip install -e .`).
+            logger.warning(
+                "%s is stale (built from source %s, the source is now %s); using the Python effects; "
+                "rebuild with: .venv/bin/python -m pip install --no-deps --no-build-isolation -e .",
+                path.name,
+                built_from or "unknown",
+                source,
+            )
+            return None
         return NativeEffects(lib)
     except (OSError, AttributeError) as exc:
         logger.warning("cannot load %s (%s); using the Python effects", path, exc)
