@@ -54,7 +54,13 @@ extras="."
 # Re-install only when the project's requirements changed since the last successful install.
 stamp=".venv/.chorus-$profile.stamp"
 digest="$(cat pyproject.toml setup.py src/chorus/audio/_effects_native.c | sha256sum | cut -c1-16)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
+installed="$(cat "$stamp" 2>/dev/null || true)"
+# Installed without a C compiler last time (stamp "<digest>-no-c"): install again once there is one, so
+# the effects' C part gets built.
+if [ "$installed" = "$digest-no-c" ] && command -v cc >/dev/null 2>&1; then
+  installed=""
+fi
+if [ "$installed" != "$digest" ] && [ "$installed" != "$digest-no-c" ]; then
   echo "setup: installing Python packages ($profile)"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip "setuptools<81" wheel
   # Torch first, as the CPU build: resemblyzer (speaker embeddings) needs it, and installing it later as a
@@ -70,11 +76,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
   # torch is only for its own Python API, which Chorus never imports, so it is installed without deps.
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "silero-vad==6.2.3"
   # The effects' C part is an optional extension: say so when it could not be built (no C compiler).
-  if ! .venv/bin/python -c "from chorus.audio import effects_native as e; assert e.load()" >/dev/null 2>&1; then
+  if .venv/bin/python -c "from chorus.audio import effects_native as e; assert e.load()" >/dev/null 2>&1; then
+    echo "$digest" > "$stamp"
+  else
     echo "setup: the C effects were not built (no C compiler?); the Python fallback runs, same output, slower." >&2
-    echo "setup: after installing gcc, run: rm .venv/.chorus-*.stamp && bash scripts/setup.sh $profile" >&2
+    echo "setup: install gcc and run this again to build them." >&2
+    echo "$digest-no-c" > "$stamp"
   fi
-  echo "$digest" > "$stamp"
 fi
 
 # The JavaScript SDK contract tests (tests/contract/js) need the official SDK from npm; they skip without it.
