@@ -212,22 +212,47 @@ def test_a_busy_pool_says_so_after_a_bounded_wait(flite: FliteEngine) -> None:
 
 def test_try_synthesize_takes_only_a_worker_nobody_else_wants(flite: FliteEngine) -> None:
     expected = speak(flite, SENTENCE, "rms")
-    with PooledEngine(EngineSpec("flite"), 1, acquire_timeout=5) as pool:
-        ahead = pool.try_synthesize(SynthesisRequest(SENTENCE, "rms"))
+    long_expected = speak(flite, LONG_TEXT, "rms")
+    with PooledEngine(EngineSpec("flite"), 1, acquire_timeout=10) as pool:
+        ahead = pool.try_synthesize(SynthesisRequest(LONG_TEXT, "rms"))
         assert ahead is not None  # the worker was idle
-        assert pool.try_synthesize(SynthesisRequest(SENTENCE, "rms")) is None  # none free: no wait
+        assert pool.try_synthesize(SynthesisRequest(SENTENCE, "rms")) is None  # busy: None, no waiting
         # A caller that must wait for a worker keeps it from work that can wait.
         waiter_got: list[bytes] = []
         waiter = threading.Thread(target=lambda: waiter_got.append(speak(pool, SENTENCE, "rms")))
         waiter.start()
-        assert wait_until(lambda: pool._waiters == 1)
-        assert b"".join(chunk.pcm for chunk in ahead) == expected  # read to the end: the worker is free
-        waiter.join(10)
+        assert wait_until(lambda: pool._waiters == 1 or waiter_got)
+        waiter.join(20)
         assert waiter_got == [expected]
+        assert b"".join(chunk.pcm for chunk in ahead) == long_expected
+        # The rule itself, at the moment a worker comes free while someone waits for it:
+        pool._waiters += 1
+        try:
+            assert pool.try_synthesize(SynthesisRequest(SENTENCE, "rms")) is None
+        finally:
+            pool._waiters -= 1
         again = pool.try_synthesize(SynthesisRequest(SENTENCE, "rms"))
         assert again is not None and b"".join(chunk.pcm for chunk in again) == expected
         with pytest.raises(UnknownVoice):
             pool.try_synthesize(SynthesisRequest(SENTENCE, "nobody"))
+
+
+def test_work_started_ahead_frees_its_worker_without_being_read(flite: FliteEngine) -> None:
+    """Read in the background: a caller that is slow to get to it (a slow client) holds no worker."""
+    with PooledEngine(EngineSpec("flite"), 1, acquire_timeout=10) as pool:
+        ahead = pool.try_synthesize(SynthesisRequest(THREE_SENTENCES, "rms"))
+        assert ahead is not None
+        assert wait_until(lambda: len(pool._free) == 1)  # finished, back in the pool, nothing read yet
+        assert speak(pool, SENTENCE, "rms") == speak(flite, SENTENCE, "rms")
+        chunks = list(ahead)
+        assert len(chunks) == 3
+        assert b"".join(c.pcm for c in chunks) == speak(flite, THREE_SENTENCES, "rms")
+        # Closed before it is read: the worker is still free for the next request.
+        dropped = pool.try_synthesize(SynthesisRequest(LONG_TEXT, "rms"))
+        assert dropped is not None
+        dropped.close()  # type: ignore[attr-defined]
+        assert list(dropped) == []
+        assert speak(pool, SENTENCE, "rms") == speak(flite, SENTENCE, "rms")
 
 
 # --- giving up early ---------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -230,6 +231,7 @@ class PooledEngine:
         self._workers: list[_Worker] = []  # every live worker, leased or not
         self._free: list[_Worker] = []
         self._waiters = 0  # callers blocked in _acquire
+        self._readers: ThreadPoolExecutor | None = None  # read try_synthesize streams (made on first use)
         self.startup_seconds: float | None = None
         self._started_at = time.perf_counter()
         try:
@@ -355,8 +357,20 @@ class PooledEngine:
     def try_synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk] | None:
         """:meth:`synthesize` if a worker is free right now and no other request is waiting for one;
         else None at once. For work done ahead of need (the next sentence of a request), which should
-        only use workers nobody else wants."""
-        return self._start(request, wait=False)
+        only use workers nobody else wants.
+
+        The stream is read to its end in the background, so the worker goes back to the pool as soon as
+        it has finished, however slowly the caller gets to it (a slow streaming client holds no worker
+        through it); its chunks, then its error if it failed, come when the caller iterates.
+        """
+        stream = self._start(request, wait=False)
+        if stream is None:
+            return None
+        with self._cond:
+            if self._readers is None:
+                self._readers = ThreadPoolExecutor(self._size, thread_name_prefix=f"chorus-{self.name}-ahead")
+            readers = self._readers
+        return _ReadAhead(stream, readers)
 
     def _start(self, request: SynthesisRequest, wait: bool) -> _PooledStream | None:
         if not self.available():
@@ -533,7 +547,10 @@ class PooledEngine:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            readers, self._readers = self._readers, None
         self._shutdown()
+        if readers is not None:
+            readers.shutdown(wait=False, cancel_futures=True)
 
     def _shutdown(self) -> None:
         with self._cond:
@@ -623,6 +640,64 @@ class _PooledStream(Iterator[AudioChunk]):
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.close()
+
+
+class _ReadAhead(Iterator[AudioChunk]):
+    """A pooled stream read to its end by a background thread (see :meth:`PooledEngine.try_synthesize`).
+
+    Only that thread touches the worker's pipe: :meth:`close` asks it to stop, and it closes the stream
+    (the worker is then told to stop and drained by its next user, as for any stream closed early).
+    """
+
+    def __init__(self, stream: _PooledStream, readers: ThreadPoolExecutor) -> None:
+        self._stream = stream
+        self._chunks: list[AudioChunk] = []
+        self._error: BaseException | None = None
+        self._closed = threading.Event()
+        self._next = 0
+        try:
+            self._read = readers.submit(self._read_all)
+        except RuntimeError:  # the pool is closing: read it here, when asked
+            self._read = None
+
+    def _read_all(self) -> None:
+        try:
+            for chunk in self._stream:
+                if self._closed.is_set():
+                    break
+                self._chunks.append(chunk)
+        except BaseException as exc:  # noqa: BLE001 - raised to the caller in its turn
+            self._error = exc
+        finally:
+            self._stream.close()
+
+    def __iter__(self) -> _ReadAhead:
+        return self
+
+    def __next__(self) -> AudioChunk:
+        if self._read is None:
+            self._read_all()
+            self._read = _DONE
+        elif self._read is not _DONE:
+            self._read.result()
+            self._read = _DONE
+        if self._next < len(self._chunks):
+            chunk = self._chunks[self._next]
+            self._chunks[self._next] = None  # type: ignore[call-overload] # the caller has it now
+            self._next += 1
+            return chunk
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        raise StopIteration
+
+    def close(self) -> None:
+        self._closed.set()
+        self._chunks.clear()
+        self._next = 0
+
+
+_DONE: Any = object()
 
 
 def _configure_forkserver(context: Any) -> None:
