@@ -370,12 +370,16 @@ def main() -> None:
             "the engine alone, in process. *Pipeline*: the same work without the server (normalisation, engine, "
             "the default speaker-boost effects and the encoder, one after the other in one thread); request / "
             "pipeline is what the server itself adds (HTTP, database, engine worker processes, threads), and "
-            "falls under 1 where the server's pipelining across cores gains more than that costs.",
+            "falls under 1 where the server's pipelining across cores gains more than that costs: the "
+            "server synthesises later sentences on idle engine workers while it processes and encodes the "
+            "earlier ones. *Request CPU*: the CPU time of the server and its engine workers for the request "
+            "(the least over the rounds), the work done on every core, next to the raw engine's.",
             "",
             "| voice | text chars | audio s | raw engine s | output format | pipeline s | request s "
-            "| request / raw engine | request / pipeline |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| request / raw engine | request / pipeline | request CPU s | request CPU / raw engine |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
+        port = int(url.rsplit(":", 1)[1])
         formats = ("pcm_16000", "mp3_44100_128")
         for engine_name, native in (("flite", "rms"), ("flite", "kal16"), ("espeak-ng", "en-us+f5")):
             voice = premade_voice_id(engine_name, native)
@@ -384,6 +388,7 @@ def main() -> None:
             raw, audio = float("inf"), 0.0
             pipelines = dict.fromkeys(formats, float("inf"))
             requests = dict.fromkeys(formats, float("inf"))
+            cpus = dict.fromkeys(formats, float("inf"))
             for _ in range(5):
                 once, audio = raw_engine_seconds(engine_name, native, LONG, runs=1)
                 raw = min(raw, once)
@@ -392,14 +397,17 @@ def main() -> None:
                         pipelines[output_format],
                         pipeline_seconds(engine_name, native, LONG, output_format, 1),
                     )
+                    before = sum(server_cpu_s(port))
                     requests[output_format] = min(
                         requests[output_format], request_seconds(url, voice, LONG, output_format, 1)
                     )
+                    cpus[output_format] = min(cpus[output_format], sum(server_cpu_s(port)) - before)
             for output_format in formats:
                 pipeline, request = pipelines[output_format], requests[output_format]
                 out.append(
                     f"| {engine_name}:{native} | {len(LONG)} | {audio:.1f} | {raw:.3f} | {output_format} "
-                    f"| {pipeline:.3f} | {request:.3f} | {request / raw:.2f} | {request / pipeline:.2f} |"
+                    f"| {pipeline:.3f} | {request:.3f} | {request / raw:.2f} | {request / pipeline:.2f} "
+                    f"| {cpus[output_format]:.3f} | {cpus[output_format] / raw:.2f} |"
                 )
         out += [
             "",
