@@ -241,7 +241,10 @@ def pipeline_seconds(engine_name: str, native: str, text: str, output_format: st
     registry = EngineRegistry.from_names([engine_name])
     engine = registry.get(engine_name)
     assert engine is not None
-    plan = RenderPlan(text=text, engine=engine, native_voice=native, language="en", settings={})
+    # As the convert route: audio only, no character times.
+    plan = RenderPlan(
+        text=text, engine=engine, native_voice=native, language="en", settings={}, timestamps=False
+    )
     fmt = parse_output_format(output_format)
     best = float("inf")
     for _ in range(runs):

@@ -38,6 +38,32 @@ class OneCall:
         return self._engine.synthesize(request)
 
 
+class AlwaysIdle:
+    """The wrapped in-process engine as if idle workers could always take sentences ahead (they run when
+    their turn comes): the renderer then calls the engine sentence by sentence."""
+
+    def __init__(self, engine: TTSEngine) -> None:
+        self._engine = engine
+        self.name = engine.name
+        self.calls: list[str] = []
+
+    def output_format(self) -> PCMFormat:
+        return self._engine.output_format()
+
+    def capabilities(self) -> EngineCapabilities:
+        return self._engine.capabilities()
+
+    def synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk]:
+        self.calls.append(request.text)
+        return self._engine.synthesize(request)
+
+    def try_synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk] | None:
+        return self.synthesize(request)
+
+    def idle_workers(self) -> int:
+        return 2
+
+
 def rendered(engine: Any, text: str, voice: str, **options: Any) -> tuple[bytes, list[Any], list[Any]]:
     plan = RenderPlan(text=text, engine=engine, native_voice=voice, language="en", settings={}, **options)
     pcm, alignment, normalized = b"", [], []
@@ -66,7 +92,11 @@ def test_sentence_calls_give_the_same_audio_and_times_as_one_call(
     engine = engines[name]
     assert engine.capabilities().independent_sentences
     together = rendered(OneCall(engine), TEXT, voice, **options)
-    apart = rendered(engine, TEXT, voice, **options)
+    sentence_by_sentence = AlwaysIdle(engine)
+    apart = rendered(sentence_by_sentence, TEXT, voice, **options)
+    assert len(sentence_by_sentence.calls) >= 8
+    # In process nobody can work ahead: one call per text piece, as before sentence calls existed.
+    assert rendered(engine, TEXT, voice, **options) == together
     assert apart[0] == together[0]
     # Chunk by chunk: the same characters in each (the space between sentences with the earlier one) and
     # the same times (to the millisecond, as the API gives them).
@@ -95,6 +125,9 @@ class Counting:
         stream = self.pool.try_synthesize(request)
         self.ahead += stream is not None
         return stream
+
+    def idle_workers(self) -> int:
+        return self.pool.idle_workers()
 
 
 def test_a_pooled_engine_synthesises_later_sentences_ahead_with_the_same_output(
@@ -147,6 +180,9 @@ class Fake:
     def try_synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk] | None:
         return self.synthesize(request)
 
+    def idle_workers(self) -> int:
+        return 4
+
 
 def test_calls_started_ahead_are_closed_when_the_render_stops_early() -> None:
     engine = Fake()
@@ -185,3 +221,37 @@ def test_without_timestamps_the_audio_is_the_same_and_chunks_carry_no_times(
     )
     assert bare == pcm
     assert all(not a["characters"] for a in bare_alignment + bare_normalized)
+
+
+def test_a_voice_transform_gives_the_same_audio_sentence_by_sentence_or_in_one_call(
+    engines: EngineRegistry,
+) -> None:
+    """The transform's DSP restarts at every sentence however the sentences were grouped into engine
+    calls, so a saved voice's output does not depend on whether idle workers took sentences ahead."""
+    from chorus.voicelab.voice_model import VoiceTransform
+
+    transform = VoiceTransform(formant_shift=1.12, tilt_db_per_octave=-1.5, breathiness=0.3, seed=3)
+    engine = engines["flite"]
+    text = "The first sentence is short. The second one is a little longer than that. A third!"
+    merged = rendered(engine, text, "slt", transform=transform)
+    split = AlwaysIdle(engine)
+    assert rendered(split, text, "slt", transform=transform) == merged
+    assert len(split.calls) == 3
+    assert merged[0] != rendered(engine, text, "slt")[0]  # the transform did something
+
+
+def test_without_idle_workers_the_rest_of_the_text_is_one_call(engines: EngineRegistry) -> None:
+    expected = rendered(engines["flite"], TEXT, "kal16", early_first_chunk=True)
+    with PooledEngine(EngineSpec("flite"), 1) as pool:
+        counting = Counting(pool)
+        calls: list[str] = []
+        original = pool.synthesize
+
+        def synthesize(request: SynthesisRequest) -> Iterator[AudioChunk]:
+            calls.append(request.text)
+            return original(request)
+
+        counting.synthesize = synthesize  # type: ignore[method-assign]
+        assert rendered(counting, TEXT, "kal16", early_first_chunk=True) == expected
+        assert counting.ahead == 0
+        assert [call.split()[:2] for call in calls] == [["Hello", "there,"], ["my", "friend."]]  # the first clause on its own, then everything else in one call

@@ -354,6 +354,11 @@ class PooledEngine:
         assert stream is not None
         return stream
 
+    def idle_workers(self) -> int:
+        """Workers free right now for work that can wait (none while any caller waits for a worker)."""
+        with self._cond:
+            return 0 if self._waiters else sum(w.ready for w in self._free)
+
     def try_synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk] | None:
         """:meth:`synthesize` if a worker is free right now and no other request is waiting for one;
         else None at once. For work done ahead of need (the next sentence of a request), which should

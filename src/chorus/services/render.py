@@ -13,10 +13,11 @@ sentence keeps its length and the alignments stay exact.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from chorus.audio.effects import EffectChain, EffectSettings
 from chorus.engines.base import PCMFormat, SynthesisRequest, TTSEngine, sentence_spans
@@ -58,6 +59,18 @@ class RenderPlan:
     # does not record it (measured once per voice by the caller, in this worker thread).
     transform: Any = None
     base_f0: Callable[[], float | None] | None = None
+
+
+class _Piece(NamedTuple):
+    """A stretch of the normalised text given to the engine in one call."""
+
+    start: int
+    end: int
+    # Where the piece's last sentence ends when the piece ends at the start of another sentence: the chunk
+    # that reaches it takes the rest of the piece, as the engine does with the whole text (the space
+    # between two sentences goes with the earlier one).
+    spoken_end: int | None
+    segment: int  # which stretch between ``bounds`` (the early first clause is one): never merged across
 
 
 @dataclass
@@ -171,6 +184,13 @@ class _Renderer:
 
         return TransformStream(self.residual, self.format.sample_rate, source_f0_median_hz=self.source_f0)
 
+    def _voice_tail(self, voice: Any) -> Iterator[RenderedChunk]:
+        """The transform's look-ahead, released at the end of a sentence or an engine call: the sentence
+        keeps its length, so the times given so far stay right."""
+        tail = voice.flush()
+        if tail:
+            yield self._chunk(self.chain.process(tail), CharAlignment(), CharAlignment(), advance=0.0)
+
     def _silence(self, seconds: float, orig_start: int, orig_end: int) -> RenderedChunk:
         samples = int(round(seconds * self.format.sample_rate))
         pcm = self.chain.process(b"\x00\x00" * samples) if samples else b""
@@ -181,14 +201,9 @@ class _Renderer:
         )
         return self._chunk(pcm, alignment, CharAlignment())
 
-    def _pieces(self, text: str, bounds: list[int], whole_span: bool) -> list[tuple[int, int, int | None]]:
-        """The stretches of ``text`` given to the engine one call each: ``bounds``, and for an engine whose
-        sentences are independent, every sentence on its own (same audio, and they can run in parallel).
-
-        Each is ``(start, end, spoken_end)``: where a cut falls at the start of a sentence, ``spoken_end`` is
-        where the piece's last sentence ends, and the chunk that reaches it takes the rest of the piece, as
-        the engine does when it gets the whole text (the space between sentences goes with the earlier).
-        """
+    def _pieces(self, text: str, bounds: list[int], whole_span: bool) -> list[_Piece]:
+        """The stretches of ``text`` between ``bounds`` and, for an engine whose sentences are independent,
+        each sentence on its own: the engine calls that can run in parallel (same audio either way)."""
         cuts = set(bounds)
         spoken_end: dict[int, int] = {}  # cut at a sentence start -> end of the sentence before it
         if self.sentence_calls and not whole_span:
@@ -200,16 +215,24 @@ class _Renderer:
                     spoken_end[start] = before.span()[1]
         edges = sorted(cuts)
         return [
-            (start, end, spoken_end.get(end))
+            _Piece(start, end, spoken_end.get(end), bisect.bisect_right(bounds, start))
             for start, end in zip(edges, edges[1:], strict=False)
             if text[start:end].strip()
         ]
+
+    def _can_work_ahead(self) -> bool:
+        """Whether later pieces can go to other engine workers now: the engine runs in worker processes, at
+        least two are idle (one for this piece, one ahead) and the caller allows it."""
+        if self.try_synthesize is None or not self.may_start_ahead():
+            return False
+        idle = getattr(self.plan.engine, "idle_workers", None)
+        return idle is not None and idle() >= 2
 
     def _start_ahead(
         self,
         request: SynthesisRequest,
         text: str,
-        pieces: list[tuple[int, int, int | None]],
+        pieces: list[_Piece],
         index: int,
         ahead: dict[int, Iterator[Any]],
     ) -> None:
@@ -221,9 +244,9 @@ class _Renderer:
         for later in range(index + 1, min(len(pieces), index + 1 + AHEAD_PIECES)):
             if later in ahead:
                 continue
-            start, end, _ = pieces[later]
+            piece = pieces[later]
             try:
-                chunks = self.try_synthesize(replace(request, text=text[start:end]))
+                chunks = self.try_synthesize(replace(request, text=text[piece.start : piece.end]))
             except Exception:  # noqa: BLE001 - the call in its turn raises it again, in order
                 return
             if chunks is None:  # no idle worker
@@ -234,7 +257,7 @@ class _Renderer:
         self,
         raw: Any,
         norm: Any,
-        piece: tuple[int, int, int | None],
+        piece: _Piece,
         piece_t0: float,
         duration: float,
         cursors: tuple[int, int],
@@ -244,7 +267,7 @@ class _Renderer:
         """The character times of one engine chunk (``raw``, of the engine call for ``piece`` of the
         normalised text, which started at ``piece_t0``), in the original and the normalised text, and the
         cursors (normalised, original) moved past it."""
-        sub_start, sub_end, spoken_end = piece
+        sub_start, sub_end, spoken_end, _ = piece
         norm_cursor, orig_cursor = cursors
         orig_start, orig_end = orig_span
         plan = self.plan
@@ -311,8 +334,10 @@ class _Renderer:
         self.spoken = self.spoken or bool(norm.text.strip())
         norm_cursor, orig_cursor = 0, orig_start
         ahead: dict[int, Iterator[Any]] = {}  # engine calls started before their turn, by piece
+        index = 0
         try:
-            for index, (sub_start, sub_end, spoken_end) in enumerate(pieces):
+            while index < len(pieces):
+                piece = pieces[index]
                 if self.pace is not None:
                     # Between engine calls this job holds no engine worker (but those already working ahead
                     # for it): the one place a job may wait its turn.
@@ -321,11 +346,17 @@ class _Renderer:
                         return
                 chunks = ahead.pop(index, None)
                 if chunks is None:
-                    chunks = plan.engine.synthesize(replace(request, text=norm.text[sub_start:sub_end]))
+                    if len(pieces) > index + 1 and not self._can_work_ahead():
+                        # Nobody can work ahead: one call for the rest of the segment, which the engine
+                        # splits into the same sentences, so its worker is not handed back between them.
+                        last = max(i for i in range(index, len(pieces)) if pieces[i].segment == piece.segment)
+                        piece = piece._replace(end=pieces[last].end, spoken_end=pieces[last].spoken_end)
+                        index = last
+                    chunks = plan.engine.synthesize(replace(request, text=norm.text[piece.start : piece.end]))
                 try:
                     self._start_ahead(request, norm.text, pieces, index, ahead)
                     piece_t0 = self.clock
-                    voice = self._voice_stream()
+                    voice = None
                     # Each chunk is passed on as soon as the engine yields it: waiting for the next one to
                     # learn whether this is the last would cost a sentence of latency.
                     for raw in chunks:
@@ -336,7 +367,7 @@ class _Renderer:
                             alignment, normalized, norm_cursor, orig_cursor = self._align(
                                 raw,
                                 norm,
-                                (sub_start, sub_end, spoken_end),
+                                piece,
                                 piece_t0,
                                 duration,
                                 (norm_cursor, orig_cursor),
@@ -345,18 +376,20 @@ class _Renderer:
                             )
                         else:
                             alignment, normalized = CharAlignment(), CharAlignment()
+                        if voice is None:
+                            voice = self._voice_stream()
                         pcm = raw.pcm if voice is None else voice.process(raw.pcm)
                         yield self._chunk(self.chain.process(pcm), alignment, normalized, advance=duration)
+                        if voice is not None and self.sentence_calls:
+                            # A fresh transform stream per sentence, however the sentences were grouped into
+                            # engine calls: the same audio whether they went ahead one by one or not.
+                            yield from self._voice_tail(voice)
+                            voice = None
                     if voice is not None:
-                        # The transform's look-ahead, released at the end of the engine call: the sentence
-                        # keeps its length, so the times above stay right.
-                        tail = voice.flush()
-                        if tail:
-                            yield self._chunk(
-                                self.chain.process(tail), CharAlignment(), CharAlignment(), advance=0.0
-                            )
+                        yield from self._voice_tail(voice)
                 finally:
                     _close(chunks)
+                index += 1
         finally:
             for waiting in ahead.values():
                 _close(waiting)
