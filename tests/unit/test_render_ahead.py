@@ -254,4 +254,7 @@ def test_without_idle_workers_the_rest_of_the_text_is_one_call(engines: EngineRe
         counting.synthesize = synthesize  # type: ignore[method-assign]
         assert rendered(counting, TEXT, "kal16", early_first_chunk=True) == expected
         assert counting.ahead == 0
-        assert [call.split()[:2] for call in calls] == [["Hello", "there,"], ["my", "friend."]]  # the first clause on its own, then everything else in one call
+        assert [call.split()[:2] for call in calls] == [
+            ["Hello", "there,"],
+            ["my", "friend."],
+        ]  # the first clause on its own, then everything else in one call
