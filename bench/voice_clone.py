@@ -203,9 +203,9 @@ def main() -> None:
 
 def report(rows: list[dict], match: MatchParams) -> str:
     lines = [
-        f"Measured {today()} on {machine()} by `bench/voice_clone.py` (a machine shared with other jobs: "
-        "RTF is CPU time of the transform per second of audio, build time the process's CPU time; both "
-        "grow when the cores are oversubscribed and need re-measuring on an idle machine).",
+        f"Measured {today()} on {machine()} by `bench/voice_clone.py` (RTF is CPU time of the transform per "
+        "second of audio, build time the process's CPU time; measured with nothing else of ours running, on "
+        "a host whose speed drifts with its other tenants).",
         "",
         "Resemblyzer cosine between each clone's speech (six fixed sentences) and the speaker's held-out "
         "clips (not used for cloning; the first 3 clips of each speaker are the cloning samples), next to "
