@@ -33,7 +33,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -660,10 +660,11 @@ class _ReadAhead(Iterator[AudioChunk]):
         self._error: BaseException | None = None
         self._closed = threading.Event()
         self._next = 0
+        self._read: Future[None] | None = None  # until the caller has waited for it
         try:
             self._read = readers.submit(self._read_all)
-        except RuntimeError:  # the pool is closing: read it here, when asked
-            self._read = None
+        except RuntimeError:  # the pool is closing: read it here and now
+            self._read_all()
 
     def _read_all(self) -> None:
         try:
@@ -680,12 +681,9 @@ class _ReadAhead(Iterator[AudioChunk]):
         return self
 
     def __next__(self) -> AudioChunk:
-        if self._read is None:
-            self._read_all()
-            self._read = _DONE
-        elif self._read is not _DONE:
+        if self._read is not None:
             self._read.result()
-            self._read = _DONE
+            self._read = None
         if self._next < len(self._chunks):
             chunk = self._chunks[self._next]
             self._chunks[self._next] = None  # type: ignore[call-overload] # the caller has it now
@@ -700,9 +698,6 @@ class _ReadAhead(Iterator[AudioChunk]):
         self._closed.set()
         self._chunks.clear()
         self._next = 0
-
-
-_DONE: Any = object()
 
 
 def _configure_forkserver(context: Any) -> None:
