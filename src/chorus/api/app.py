@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from chorus import __version__
 from chorus.api.deps import authenticate
 from chorus.api.errors import install_error_handlers
+from chorus.api.json_input import StrictJSONMiddleware
 from chorus.api.middleware import RequestIdMiddleware
 from chorus.api.routes import (
     audio_isolation,
@@ -80,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tts_ws.router)
     app.include_router(stt_realtime.router)
 
+    # Innermost: JSON bodies are checked (no NaN, no lone surrogates) with CORS and request ids around it.
+    app.add_middleware(StrictJSONMiddleware)
     # CORS as ElevenLabs answers it, so browser clients work unchanged.
     app.add_middleware(
         CORSMiddleware,

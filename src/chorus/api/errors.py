@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from chorus.api.json_input import clean_text, json_safe
 from chorus.errors import ChorusError
 
 log = logging.getLogger("chorus.api")
@@ -49,14 +50,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # FastAPI's list form, as the spec's HTTPValidationError; inputs may be bytes, so keep them JSON-safe.
+        # FastAPI's list form, as the spec's HTTPValidationError; inputs may be bytes, NaN or odd text, so
+        # keep them JSON-safe.
         errors = []
         for error in exc.errors():
             item = {k: v for k, v in error.items() if k in ("type", "loc", "msg", "input", "ctx")}
             if "ctx" in item:
-                item["ctx"] = {k: str(v) for k, v in item["ctx"].items()}
-            if isinstance(item.get("input"), bytes | bytearray):
-                item["input"] = None
+                item["ctx"] = {k: clean_text(str(v)) for k, v in item["ctx"].items()}
+            if "input" in item:
+                item["input"] = json_safe(item["input"])
             errors.append(item)
         return JSONResponse({"detail": errors}, status_code=422)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -59,7 +60,13 @@ def merge_settings(*layers: dict[str, Any] | None) -> dict[str, Any]:
 def validate_settings(settings: dict[str, Any]) -> None:
     for key, (low, high) in SETTING_BOUNDS.items():
         value = settings.get(key)
-        if value is not None and not (low <= float(value) <= high):
+        if value is None:
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan  # a string or an object: refused below like a number out of range
+        if isinstance(value, bool) or not (low <= number <= high):
             raise BadRequest(
                 f"voice_settings.{key} must be between {low} and {high}, got {value}.",
                 status="invalid_voice_settings",

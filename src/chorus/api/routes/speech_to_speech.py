@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Form, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
+from chorus.api import json_input
 from chorus.api.deps import PrincipalDep, ServicesDep, generation_slot
 from chorus.api.schemas import OutputFormatName, StreamingOutputFormatName
 from chorus.audio.formats import OutputFormat, parse_output_format
@@ -50,7 +51,7 @@ def _voice_settings(text: str | None) -> dict[str, Any] | None:
     if text is None or text.strip() in ("", "null"):
         return None
     try:
-        parsed = json.loads(text)
+        parsed = json_input.loads(text)
     except json.JSONDecodeError:
         parsed = None
     if not isinstance(parsed, dict):

@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.datastructures import QueryParams
 
+from chorus.api import json_input
 from chorus.api.routes.tts_ws import _key_from
 from chorus.audio.decode import g711_to_pcm
 from chorus.errors import ChorusError, Forbidden, QuotaExceeded, TooManyRequests
@@ -255,7 +256,7 @@ async def _next_message(ws: WebSocket, session: RealtimeSession, limit_s: float)
     if text is None:
         return _BINARY
     try:
-        return json.loads(text)
+        return json_input.loads(text)
     except json.JSONDecodeError:
         return _NOT_JSON
 

@@ -42,6 +42,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
+from chorus.api import json_input
 from chorus.api.schemas import VoiceSettingsBody
 from chorus.audio.encode import StreamEncoder
 from chorus.audio.formats import OUTPUT_FORMATS, parse_output_format
@@ -200,14 +201,16 @@ def _timeout_error(seconds: float) -> SocketError:
 
 async def _read_json(ws: WebSocket) -> dict[str, Any] | None:
     """The next JSON object from the client; None if the client went away."""
-    try:
-        raw = await ws.receive_text()
-    except WebSocketDisconnect:
+    event = await ws.receive()
+    if event["type"] == "websocket.disconnect":
         return None
+    raw = event.get("text")
+    if raw is None:  # a binary frame
+        raise SocketError("Messages must be JSON objects sent as text frames.", "invalid_message")
     try:
-        message = json.loads(raw)
-    except json.JSONDecodeError:
-        raise SocketError("Messages must be JSON objects.", "invalid_message") from None
+        message = json_input.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SocketError(f"Messages must be JSON objects ({exc.msg}).", "invalid_message") from None
     if not isinstance(message, dict):
         raise SocketError("Messages must be JSON objects.", "invalid_message")
     return message

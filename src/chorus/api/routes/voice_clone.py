@@ -14,6 +14,7 @@ from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 
+from chorus.api import json_input
 from chorus.api.deps import ServicesDep, require
 from chorus.errors import BadRequest, EngineMissing
 from chorus.services.accounts import Principal
@@ -36,7 +37,7 @@ def parse_labels(labels: str | None) -> dict[str, str]:
     if labels is None or labels.strip() in ("", "null", "{}"):
         return {}
     try:
-        parsed: Any = json.loads(labels)
+        parsed: Any = json_input.loads(labels)
     except json.JSONDecodeError:
         raise BadRequest(
             'labels must be a JSON object of strings, e.g. {"accent": "british"}.', status="invalid_labels"
