@@ -20,14 +20,19 @@ JSON = {"content-type": "application/json"}
 @pytest.mark.parametrize(
     ("body", "error"),
     [
-        (b'{"text": "Hi.", "voice_settings": {"speed": NaN, "stability": Infinity}}', "NaN is not valid JSON"),
+        (
+            b'{"text": "Hi.", "voice_settings": {"speed": NaN, "stability": Infinity}}',
+            "NaN is not valid JSON",
+        ),
         (b'{"text": "Hi.", "seed": 1e400}', "the number 1e400 is too large"),
         (b'{"text": "Hi.", "voice_settings": {"stability": -Infinity}}', "-Infinity is not valid JSON"),
         (b'{"text": "caf\xe9"}', "utf-8"),  # Latin-1 bytes, not UTF-8
     ],
 )
 @pytest.mark.parametrize("route", ["", "/stream", "/with-timestamps", "/stream/with-timestamps"])
-def test_non_standard_json_is_a_json_decode_error(client: TestClient, route: str, body: bytes, error: str) -> None:
+def test_non_standard_json_is_a_json_decode_error(
+    client: TestClient, route: str, body: bytes, error: str
+) -> None:
     headers = {**JSON, "origin": "https://app.example"}
     response = client.post(f"/v1/text-to-speech/{RMS}{route}", content=body, headers=headers)
     assert response.status_code == 422
@@ -51,7 +56,10 @@ def test_lone_surrogates_are_replaced_and_alignment_keeps_the_characters(client:
     body = json.dumps({"text": text}).encode()  # ensure_ascii: the surrogate travels as \ud800
     assert b"\\ud800" in body
     response = client.post(
-        f"/v1/text-to-speech/{RMS}/with-timestamps", params={"output_format": "pcm_16000"}, content=body, headers=JSON
+        f"/v1/text-to-speech/{RMS}/with-timestamps",
+        params={"output_format": "pcm_16000"},
+        content=body,
+        headers=JSON,
     )
     assert response.status_code == 200, response.text
     chars = response.json()["alignment"]["characters"]
@@ -76,7 +84,10 @@ def test_lone_surrogates_stream_with_timestamps_to_the_end(client: TestClient) -
 def test_a_valid_surrogate_pair_is_one_character_and_untouched(client: TestClient) -> None:
     body = json.dumps({"text": "Smile \ud83d\ude00 now."}).encode()  # an escaped pair: one emoji
     response = client.post(
-        f"/v1/text-to-speech/{RMS}/with-timestamps", params={"output_format": "pcm_16000"}, content=body, headers=JSON
+        f"/v1/text-to-speech/{RMS}/with-timestamps",
+        params={"output_format": "pcm_16000"},
+        content=body,
+        headers=JSON,
     )
     assert response.status_code == 200, response.text
     assert "".join(response.json()["alignment"]["characters"]) == "Smile \U0001f600 now."
@@ -86,7 +97,13 @@ def test_json_strings_with_surrogates_can_be_stored(client: TestClient) -> None:
     response = client.post(
         "/v1/workspace/webhooks",
         content=json.dumps(
-            {"settings": {"auth_type": "hmac", "name": "hook \udc00", "webhook_url": "https://example.com/hook"}}
+            {
+                "settings": {
+                    "auth_type": "hmac",
+                    "name": "hook \udc00",
+                    "webhook_url": "https://example.com/hook",
+                }
+            }
         ).encode(),
         headers=JSON,
     )
@@ -118,7 +135,9 @@ def _wav(pcm: bytes) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("voice_settings", ['{"stability": "x"}', '{"speed": true}', '{"style": [1]}', '{"stability": NaN}'])
+@pytest.mark.parametrize(
+    "voice_settings", ['{"stability": "x"}', '{"speed": true}', '{"style": [1]}', '{"stability": NaN}']
+)
 def test_speech_to_speech_voice_settings_of_the_wrong_type(client: TestClient, voice_settings: str) -> None:
     response = client.post(
         f"/v1/speech-to-speech/{RMS}",
