@@ -163,3 +163,28 @@ def test_stream_input_binary_frame_and_nan_are_refused_with_a_reason(client: Tes
         with pytest.raises(WebSocketDisconnect):
             ws.receive_text()
     assert message["error"] == "invalid_message" and "NaN" in message["message"]
+
+
+@pytest.mark.parametrize("query", ["enable_ssml_parsing=maybe", "sync_alignment=2", "auto_mode=yess"])
+def test_stream_input_boolean_query_parameters_must_be_booleans(client: TestClient, query: str) -> None:
+    with client.websocket_connect(f"/v1/text-to-speech/{RMS}/stream-input?{query}") as ws:
+        message = json.loads(ws.receive_text())
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    assert message["error"] == "invalid_request"
+    assert query.split("=")[0] in message["message"] and "true or false" in message["message"]
+    assert closed.value.code == 1008
+
+
+def test_stream_input_boolean_query_parameters_take_the_usual_words(client: TestClient) -> None:
+    path = f"/v1/text-to-speech/{RMS}/stream-input?output_format=pcm_16000&sync_alignment=on&auto_mode=False"
+    with client.websocket_connect(path) as ws:
+        ws.send_text(json.dumps({"text": " "}))
+        ws.send_text(json.dumps({"text": "Hello there. "}))
+        ws.send_text(json.dumps({"text": ""}))
+        messages = []
+        with pytest.raises(WebSocketDisconnect) as closed:
+            while True:
+                messages.append(json.loads(ws.receive_text()))
+    assert closed.value.code == 1000
+    assert any(m.get("audio") for m in messages) and messages[-1]["isFinal"] is True

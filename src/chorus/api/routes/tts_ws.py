@@ -87,7 +87,14 @@ def _config(ws: WebSocket, voice_id: str) -> SocketConfig:
 
     def flag(name: str, default: bool) -> bool:
         value = q.get(name)
-        return default if value is None else value.lower() in ("1", "true", "yes")
+        if value is None or value == "":
+            return default
+        # The words FastAPI takes for a boolean query parameter on the HTTP routes; anything else is refused.
+        if value.lower() in ("1", "true", "yes", "on", "t", "y"):
+            return True
+        if value.lower() in ("0", "false", "no", "off", "f", "n"):
+            return False
+        raise SocketError(f"{name} must be true or false, got {value!r}.", "invalid_request")
 
     output_format = q.get("output_format") or "mp3_44100_128"
     if output_format not in OUTPUT_FORMATS or output_format.startswith("wav_"):
