@@ -200,6 +200,18 @@ def test_pitch_shift_keeps_the_voicing_of_a_recording_with_rumble() -> None:
     assert after["median_hz"] == pytest.approx(180.0, rel=0.05)
 
 
+def test_pitch_shift_keeps_unvoiced_sound_as_it_was() -> None:
+    """WORLD would rebuild a fricative as shaped noise; the stage hands unvoiced stretches through."""
+    rng = np.random.default_rng(5)
+    hiss = signal.lfilter(*signal.butter(4, 3000 / (RATE / 2), "high"), rng.normal(0, 0.1, RATE // 2))
+    source = np.concatenate([vowel(f0=120.0)[: RATE // 2], hiss, vowel(f0=120.0)[: RATE // 2]])
+    out = from_pcm(apply_transform(to_pcm(source), RATE, VoiceTransform(f0_median_hz=180.0)))
+    inside = slice(RATE // 2 + RATE // 10, RATE - RATE // 10)  # the hiss, away from the voicing changes
+    pcm_in = from_pcm(to_pcm(source))
+    assert np.max(np.abs(out[inside] - pcm_in[inside])) <= 2 / 32768  # the input, up to rounding
+    assert median_f0(out[: RATE // 2]) == pytest.approx(180.0, rel=0.05)  # the vowel is still shifted
+
+
 @pytest.mark.parametrize("known_source", [True, False])
 def test_f0_range_scales_pitch_excursions(known_source: bool) -> None:
     source = vowel(f0=140.0, glide=0.25)
