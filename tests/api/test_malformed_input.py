@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
-import wave
 
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from chorus.api.json_input import json_safe, loads
+from chorus.audio.encode import wav_header
 from chorus.services.voices import premade_voice_id
 
 RMS = premade_voice_id("flite", "rms")
@@ -51,10 +50,7 @@ def test_other_json_routes_refuse_nan_too(client: TestClient) -> None:
         assert response.json()["detail"][0]["type"] == "json_invalid"
 
 
-def test_lone_surrogates_are_replaced_and_alignment_keeps_the_characters(client: TestClient) -> None:
-    text = "Hello \ud800there."
-    body = json.dumps({"text": text}).encode()  # ensure_ascii: the surrogate travels as \ud800
-    assert b"\\ud800" in body
+def _timestamped_characters(client: TestClient, body: bytes) -> str:
     response = client.post(
         f"/v1/text-to-speech/{RMS}/with-timestamps",
         params={"output_format": "pcm_16000"},
@@ -62,8 +58,14 @@ def test_lone_surrogates_are_replaced_and_alignment_keeps_the_characters(client:
         headers=JSON,
     )
     assert response.status_code == 200, response.text
-    chars = response.json()["alignment"]["characters"]
-    assert "".join(chars) == "Hello \ufffdthere."
+    return "".join(response.json()["alignment"]["characters"])
+
+
+def test_lone_surrogates_are_replaced_and_alignment_keeps_the_characters(client: TestClient) -> None:
+    text = "Hello \ud800there."
+    body = json.dumps({"text": text}).encode()  # ensure_ascii: the surrogate travels as \ud800
+    assert b"\\ud800" in body
+    assert _timestamped_characters(client, body) == "Hello \ufffdthere."
 
 
 def test_lone_surrogates_stream_with_timestamps_to_the_end(client: TestClient) -> None:
@@ -83,14 +85,7 @@ def test_lone_surrogates_stream_with_timestamps_to_the_end(client: TestClient) -
 
 def test_a_valid_surrogate_pair_is_one_character_and_untouched(client: TestClient) -> None:
     body = json.dumps({"text": "Smile \ud83d\ude00 now."}).encode()  # an escaped pair: one emoji
-    response = client.post(
-        f"/v1/text-to-speech/{RMS}/with-timestamps",
-        params={"output_format": "pcm_16000"},
-        content=body,
-        headers=JSON,
-    )
-    assert response.status_code == 200, response.text
-    assert "".join(response.json()["alignment"]["characters"]) == "Smile \U0001f600 now."
+    assert _timestamped_characters(client, body) == "Smile \U0001f600 now."
 
 
 def test_json_strings_with_surrogates_can_be_stored(client: TestClient) -> None:
@@ -125,16 +120,6 @@ def test_validation_errors_echo_odd_input_safely() -> None:
         loads("[NaN]")
 
 
-def _wav(pcm: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16_000)
-        w.writeframes(pcm)
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize(
     "voice_settings", ['{"stability": "x"}', '{"speed": true}', '{"style": [1]}', '{"stability": NaN}']
 )
@@ -142,7 +127,7 @@ def test_speech_to_speech_voice_settings_of_the_wrong_type(client: TestClient, v
     response = client.post(
         f"/v1/speech-to-speech/{RMS}",
         data={"voice_settings": voice_settings},
-        files={"audio": ("in.wav", _wav(b"\x00\x00" * 16_000), "audio/wav")},
+        files={"audio": ("in.wav", wav_header(16_000, 32_000) + b"\x00\x00" * 16_000, "audio/wav")},
     )
     assert response.status_code == 400, response.text
     assert response.json()["detail"]["status"] == "invalid_voice_settings"

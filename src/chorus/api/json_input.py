@@ -44,16 +44,6 @@ def clean_text(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, list):
-        return [_clean(item) for item in value]
-    if isinstance(value, dict):
-        return {clean_text(key): _clean(item) for key, item in value.items()}
-    return value
-
-
 def json_safe(value: Any) -> Any:
     """``value`` (an error's echo of client input) in a form JSON can always write: bytes become None,
     non-finite numbers their name, lone surrogates U+FFFD."""
@@ -85,7 +75,7 @@ def _parse(text: str | bytes) -> tuple[Any, bool]:
             raise
         document = text.decode("utf-8", "replace") if isinstance(text, bytes | bytearray) else text
         raise json.JSONDecodeError(str(exc), document, 0) from None
-    cleaned = _clean(value)
+    cleaned = json_safe(value)  # parsed JSON holds no bytes or non-finite numbers: only surrogates change
     return cleaned, cleaned != value
 
 
