@@ -217,19 +217,25 @@ def convert_pcm(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[bytes]:
     """The converted input as s16le PCM at its own rate, voice-setting effects applied, step by step."""
-    from chorus.voicelab.conversion import convert
+    from chorus.voicelab.conversion import convert, headroom_gain
 
+    # The conversion runs with headroom (a loud recording would clip); the level comes back here: the
+    # speaker-boost AGC sets its own, and without it a gain puts the input's level back, the chain's peak
+    # limiter (-1 dBFS) catching what the resynthesis raised over full scale.
+    boost = bool(settings.get("use_speaker_boost", True))
+    gain = headroom_gain(source.samples)
     effects = EffectChain(
         source.rate,
         EffectSettings(
-            use_speaker_boost=bool(settings.get("use_speaker_boost", True)),
+            use_speaker_boost=boost,
             similarity_boost=float(settings.get("similarity_boost", 0.75)),
             style=float(settings.get("style", 0.0)),
+            volume_db=0.0 if boost else -20.0 * math.log10(gain),
         ),
         seed,
     )
     f0 = source.speech.f0_median_hz
-    for pcm in convert(source.samples, source.rate, transform, f0, step_s=STEP_SECONDS):
+    for pcm in convert(source.samples, source.rate, transform, f0, step_s=STEP_SECONDS, gain=gain):
         if should_stop():
             return
         data = effects.process(pcm)

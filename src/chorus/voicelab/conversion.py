@@ -16,6 +16,12 @@ whole (speech without pauses, median F0); :func:`conversion_transform` then buil
   synthetic target's bank (diphone speech, very self-similar) matches poorly; full substitution made a
   real male reader unintelligible as flite slt (pocketsphinx WER 0.87 vs 0.10 for the input), while
   half of it kept the words and still moved the voice (see docs/BENCHMARKS.md "Speech to speech").
+
+**Headroom**: WORLD's resynthesis and the envelope gains (up to +18 dB in a band) raise peaks well above the
+input's (twice them, measured), and the transform's s16 output would clip a loud recording. :func:`convert`
+therefore works at ``headroom_gain`` (input peaks at most ``HEADROOM_PEAK``); the caller puts the level back
+(:mod:`chorus.services.speech_to_speech`: the speaker-boost AGC sets it anyway, or a gain followed by the
+effect chain's peak limiter).
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ from chorus.voicelab.transform_dsp import (
 from chorus.voicelab.voice_model import VoiceTransform
 
 __all__ = [
+    "HEADROOM_PEAK",
+    "headroom_gain",
     "CONVERSION_MATCH",
     "ConversionTarget",
     "SourceSpeech",
@@ -105,6 +113,16 @@ def conversion_transform(
     )
 
 
+# The transform's input peaks at most here (-12 dBFS): room for the peaks its resynthesis adds.
+HEADROOM_PEAK = 0.25
+
+
+def headroom_gain(samples: np.ndarray) -> float:
+    """The gain (at most 1) that brings ``samples``' peak down to ``HEADROOM_PEAK``."""
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    return 1.0 if peak <= HEADROOM_PEAK else HEADROOM_PEAK / peak
+
+
 def convert(
     samples: np.ndarray,
     rate: int,
@@ -113,8 +131,10 @@ def convert(
     *,
     step_s: float = 1.0,
     match: MatchParams | None = None,
+    gain: float = 1.0,
 ) -> Iterator[bytes]:
-    """s16le PCM at ``rate``: float ``samples`` converted by ``transform``, ``step_s`` of input at a time."""
+    """s16le PCM at ``rate``: float ``samples`` times ``gain`` (see :func:`headroom_gain`) converted by
+    ``transform``, ``step_s`` of input at a time."""
     # WORLD in blocks of step_s: the input comes step_s at a time anyway, and longer blocks re-analyse less
     # context (0.1 s either side per block).
     stream = TransformStream(
@@ -125,8 +145,9 @@ def convert(
         world_block_s=step_s,
     )
     step = max(1, int(step_s * rate))
+    scale = gain * 32768.0
     for start in range(0, samples.size, step):
-        chunk = np.clip(np.round(samples[start : start + step] * 32768.0), -32768, 32767).astype("<i2")
+        chunk = np.clip(np.round(samples[start : start + step] * scale), -32768, 32767).astype("<i2")
         data = stream.process(chunk.tobytes())
         if data:
             yield data
