@@ -105,3 +105,23 @@ def test_cut_in_silence_and_short_noise_gives_nothing(engine) -> None:  # type: 
     events = feed(stream, click) + stream.cut()
     assert finals(events) == []
     stream.close()
+
+
+def test_the_same_audio_gives_the_same_transcript_however_it_is_chunked(engine) -> None:  # type: ignore[no-untyped-def]
+    """A client's chunk size, or a decoder catching up on a backlog in larger steps, changes nothing: the
+    loudness gain, the live search and the cepstral mean each utterance leaves for the next depend only on
+    the audio (one utterance's words used to change with the chunking, so a loaded server heard otherwise)."""
+    first, _ = clip("7859-102519-0005")
+    second, _ = clip("4640-19188-0000")
+    quiet = (np.frombuffer(second, dtype="<i2") // 8).astype("<i2").tobytes()  # the gain has work to do
+    pcm = first + bytes(2 * RATE) + second + bytes(RATE) + quiet + bytes(RATE) + first
+
+    def heard(chunk_s: float) -> list[tuple[str, float, float, tuple[float, ...]]]:
+        stream = engine.stream(RATE, TranscribeOptions())
+        events = feed(stream, pcm, chunk_s) + stream.finish()
+        return [(f.text, f.start_s, f.end_s, tuple(w.start_s for w in f.words)) for f in finals(events)]
+
+    reference = heard(0.1)
+    assert len(reference) >= 5 and all(text for text, *_ in reference)
+    for chunk_s in (0.02, 0.037, 0.25, 1.0, 3.0):
+        assert heard(chunk_s) == reference, chunk_s

@@ -222,9 +222,16 @@ def normalize_loudness(
 class LevelTracker:
     """Streaming loudness normalisation: the gain follows the level of the audio heard so far.
 
-    The gain is re-estimated once per second of audio (and at once before a chunk would clip) from all the
-    frames heard so far, with the rule of :func:`normalize_loudness`.
+    The gain is re-estimated from all the 20 ms frames heard so far, with the rule of
+    :func:`normalize_loudness`, at fixed points of the stream: every ``UNESTIMATED_STEP`` samples until
+    there is speech to estimate from, then once per second of audio, and at once at a sample that the
+    current gain (over 1) would push past the peak limit. Each gain holds from the sample where it was
+    chosen and is chosen on what came before (that sample's peak included), so the output never depends on
+    how the audio was split into chunks: the same audio gives the same samples, and so the same transcript,
+    whether a client sends 20 ms or 3 s at a time or the decoder catches up on a backlog.
     """
+
+    UNESTIMATED_STEP = 1600  # 100 ms
 
     def __init__(self, target_dbfs: float = TARGET_DBFS, tolerance_db: float = TOLERANCE_DB) -> None:
         self.target_dbfs = target_dbfs
@@ -233,33 +240,62 @@ class LevelTracker:
         self._energies: list[np.ndarray] = []
         self._peak = 0.0
         self._pending = np.zeros(0, np.float32)
-        self._since_update = 0
+        self._pos = 0  # samples processed
+        self._next_update = self.UNESTIMATED_STEP  # where the next scheduled re-estimate falls
         self._estimated = False
         self._peak_limit = 10 ** (PEAK_DBFS / 20)
 
     def process(self, samples: np.ndarray) -> np.ndarray:
-        """The next int16 chunk, with the current gain applied."""
-        audio = np.asarray(samples, dtype=np.float32) / 32768.0
-        chunk_peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-        self._peak = max(self._peak, chunk_peak)
+        """The next int16 chunk, each stretch of it at the gain in force there."""
+        samples = np.asarray(samples, dtype=np.int16)
+        parts: list[np.ndarray] = []
+        done = 0
+        while done < samples.size:
+            end = min(samples.size, done + self._next_update - self._pos)
+            stretch = samples[done:end]
+            clip_at = self._first_clip(stretch)
+            if clip_at is not None:
+                end = done + clip_at
+                stretch = samples[done:end]
+            self._hear(stretch)
+            parts.append(apply_gain(stretch, self.gain))
+            done = end
+            if clip_at is not None:
+                self._peak = max(self._peak, abs(int(samples[end])) / 32768.0)
+                self._update()
+                # The new gain keeps that sample under the limit (its peak is in the estimate): it is taken
+                # at once, so the search for the next one starts after it.
+                self._hear(samples[end : end + 1])
+                parts.append(apply_gain(samples[end : end + 1], self.gain))
+                done = end + 1
+            elif self._pos == self._next_update:
+                self._update()
+        return np.concatenate(parts) if parts else samples[:0]
+
+    def _first_clip(self, stretch: np.ndarray) -> int | None:
+        """Index of the first sample of ``stretch`` that the gain would push past the peak limit."""
+        if self.gain <= 1.0 or stretch.size == 0:
+            return None
+        threshold = self._peak_limit * 32768.0 / self.gain
+        over = np.flatnonzero(np.abs(stretch.astype(np.int32)) > threshold)
+        return int(over[0]) if over.size else None
+
+    def _hear(self, samples: np.ndarray) -> None:
+        """Count ``samples`` (before any gain) into the level and peak estimates."""
+        if samples.size == 0:
+            return
+        audio = samples.astype(np.float32) / 32768.0
+        self._peak = max(self._peak, float(np.max(np.abs(audio))))
         pending = np.concatenate([self._pending, audio])
         frames = pending.size // _FRAME
         if frames:
             block = pending[: frames * _FRAME].reshape(frames, _FRAME)
             self._energies.append(np.mean(np.square(block), axis=1))
         self._pending = pending[frames * _FRAME :]
-        self._since_update += audio.size
-        # Re-estimate once a second, at once while there is no estimate yet, and before a chunk would clip.
-        if (
-            self._since_update >= TARGET_RATE
-            or not self._estimated
-            or chunk_peak * self.gain > self._peak_limit
-        ):
-            self._since_update = 0
-            self._update()
-        return apply_gain(samples, self.gain)
+        self._pos += samples.size
 
     def _update(self) -> None:
+        self._next_update = self._pos + (TARGET_RATE if self._estimated else self.UNESTIMATED_STEP)
         energy = np.concatenate(self._energies) if self._energies else np.zeros(0)
         if len(self._energies) > 1:
             self._energies = [energy]
@@ -268,6 +304,7 @@ class LevelTracker:
         loud = np.partition(energy, energy.size // 2)[energy.size // 2 :]
         rms = float(np.sqrt(np.mean(loud)))
         self._estimated = rms > 10 ** (SILENCE_DBFS / 20)
+        self._next_update = self._pos + (TARGET_RATE if self._estimated else self.UNESTIMATED_STEP)
         self.gain = gain_for_level(rms, self._peak, self.target_dbfs, self.tolerance_db)
 
 

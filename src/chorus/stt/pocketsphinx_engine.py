@@ -974,8 +974,13 @@ class PocketsphinxStream:
             if not closed:
                 events.extend(self._drop())
         elif self._utt_start is not None and self._decoder is not None:
-            self._decoder.process(self._audio.slice(self._fed, total), full_utt=False)
-            self._fed = total
+            # Only audio the utterance surely holds: when a pause ends it, its search has then seen exactly
+            # its own audio, however the stream was split into chunks (and so the same words).
+            settled = self._segmenter.settled_end
+            settled = None if settled is None else min(settled, total)
+            if settled is not None and settled > self._fed:
+                self._decoder.process(self._audio.slice(self._fed, settled), full_utt=False)
+                self._fed = settled
             text = self._respell(self._decoder.hyp())
             if text and text != self._partial:
                 self._partial = text
@@ -1033,7 +1038,9 @@ class PocketsphinxStream:
                 and self._utt_start <= segment.start
                 and segment.end - segment.start < self._max_live
             )
-            if live and self._fed < segment.end:
+            if self._utt_start <= segment.start and self._fed < segment.end:
+                # The whole segment, even when it is decoded again below: the cepstral mean it leaves for
+                # the next utterance is then the same however the audio came in.
                 decoder.process(self._audio.slice(self._fed, segment.end), full_utt=False)
                 self._fed = segment.end
             decoder.end_utt()

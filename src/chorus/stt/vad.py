@@ -242,6 +242,19 @@ class StreamingSegmenter:
     def samples_seen(self) -> int:
         return self._window_index * WINDOW
 
+    @property
+    def settled_end(self) -> int | None:
+        """How far the segment in progress surely reaches (None when in silence), audio not yet seen
+        included: a pause ends it at the pause's start plus the padding, where the pause (still to come,
+        or begun at ``_temp_end``) starts no earlier than the audio seen so far, and the padding is cut
+        short only by the audio seen when the pause has lasted ``min_silence`` (``flush`` ends it at the
+        audio's end). Audio up to here can be decoded live without decoding any the segment will not hold
+        (a segment cut for its length aside)."""
+        if not self._triggered:
+            return None
+        anchor = self._temp_end or self.samples_seen
+        return anchor + min(self._pad, int(self._min_silence) + WINDOW)
+
     def _close(self, end: int, limit: int, pad_end: bool = True) -> SpeechSegment | None:
         """End the open segment at unpadded ``end``; pad it (never past ``limit``) if it is long enough."""
         start = self._start
