@@ -260,15 +260,20 @@ def pipeline_seconds(engine_name: str, native: str, text: str, output_format: st
     return best
 
 
-def request_seconds(url: str, voice: str, text: str, output_format: str, runs: int = 3) -> float:
+def request_seconds(
+    url: str, voice: str, text: str, output_format: str, runs: int = 3, voice_settings: dict | None = None
+) -> float:
     best = float("inf")
+    body: dict = {"text": text, "model_id": "eleven_flash_v2_5"}
+    if voice_settings is not None:
+        body["voice_settings"] = voice_settings
     with httpx.Client(base_url=url, headers=HEADERS, timeout=300) as http:
         for _ in range(runs):
             start = time.perf_counter()
             response = http.post(
                 f"/v1/text-to-speech/{voice}",
                 params={"output_format": output_format, "enable_logging": "false"},
-                json={"text": text, "model_id": "eleven_flash_v2_5"},
+                json=body,
             )
             response.raise_for_status()
             best = min(best, time.perf_counter() - start)
@@ -376,11 +381,14 @@ def main() -> None:
             "falls under 1 where the server's pipelining across cores gains more than that costs: the "
             "server synthesises later sentences on idle engine workers while it processes and encodes the "
             "earlier ones. *Request CPU*: the CPU time of the server and its engine workers for the request "
-            "(the least over the rounds), the work done on every core, next to the raw engine's.",
+            "(the least over the rounds), the work done on every core, next to the raw engine's. *Effects "
+            "off*: the same request with `use_speaker_boost: false` (no voice-setting DSP), i.e. what the "
+            "server adds to the engine and the encoder by itself.",
             "",
             "| voice | text chars | audio s | raw engine s | output format | pipeline s | request s "
-            "| request / raw engine | request / pipeline | request CPU s | request CPU / raw engine |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| request / raw engine | request / pipeline | request CPU s | request CPU / raw engine "
+            "| request, effects off s | effects off / raw engine |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         port = int(url.rsplit(":", 1)[1])
         formats = ("pcm_16000", "mp3_44100_128")
@@ -392,6 +400,7 @@ def main() -> None:
             pipelines = dict.fromkeys(formats, float("inf"))
             requests = dict.fromkeys(formats, float("inf"))
             cpus = dict.fromkeys(formats, float("inf"))
+            plain = dict.fromkeys(formats, float("inf"))
             for _ in range(5):
                 once, audio = raw_engine_seconds(engine_name, native, LONG, runs=1)
                 raw = min(raw, once)
@@ -405,12 +414,17 @@ def main() -> None:
                         requests[output_format], request_seconds(url, voice, LONG, output_format, 1)
                     )
                     cpus[output_format] = min(cpus[output_format], sum(server_cpu_s(port)) - before)
+                    plain[output_format] = min(
+                        plain[output_format],
+                        request_seconds(url, voice, LONG, output_format, 1, {"use_speaker_boost": False}),
+                    )
             for output_format in formats:
                 pipeline, request = pipelines[output_format], requests[output_format]
                 out.append(
                     f"| {engine_name}:{native} | {len(LONG)} | {audio:.1f} | {raw:.3f} | {output_format} "
                     f"| {pipeline:.3f} | {request:.3f} | {request / raw:.2f} | {request / pipeline:.2f} "
-                    f"| {cpus[output_format]:.3f} | {cpus[output_format] / raw:.2f} |"
+                    f"| {cpus[output_format]:.3f} | {cpus[output_format] / raw:.2f} "
+                    f"| {plain[output_format]:.3f} | {plain[output_format] / raw:.2f} |"
                 )
         out += [
             "",
