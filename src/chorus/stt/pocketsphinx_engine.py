@@ -859,6 +859,10 @@ class PocketsphinxStream:
     cheap enough for many live sessions) for each utterance only, so idle streams hold none. The cepstral
     mean the incremental decoder ends an utterance with seeds the next one, which steadies the partials of a
     long stream. :meth:`cut` ends the utterance in progress on demand (a realtime commit) and goes on.
+
+    The same audio gives the same events' words and times however it is split into :meth:`feed` calls (a
+    client's chunk size, a loaded server's catch-up batches): the gain changes at fixed points of the
+    stream, the live search takes only audio its utterance surely holds, and VAD works in whole windows.
     """
 
     def __init__(self, engine: PocketsphinxEngine, sample_rate: int, options: TranscribeOptions) -> None:
