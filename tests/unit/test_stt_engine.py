@@ -16,6 +16,7 @@ import pytest
 from chorus.stt.audio_input import (
     AudioTooLong,
     LevelTracker,
+    Resampler16k,
     UndecodableAudio,
     decode_any,
     loudness_gain,
@@ -190,6 +191,35 @@ def test_loudness_normalisation_fixes_levels_far_off_and_never_clips() -> None:
     saturated = np.count_nonzero(np.abs(out.astype(np.int32)) >= 32767)
     assert saturated <= np.count_nonzero(np.abs(sudden.astype(np.int32)) >= 32767)  # gain never adds clipping
     assert prepare(quiet.tobytes(), 16_000).size == quiet.size
+
+
+def test_streaming_input_does_not_depend_on_how_it_is_chunked() -> None:
+    """Resampling and the streaming loudness gain give the same samples for any split of the same audio, as
+    a live transcript must (and the gain still changes on the way: quiet, then a sudden loud burst)."""
+    rng = np.random.default_rng(5)
+    t = np.arange(8000 * 6) / 8000
+    voice = np.sin(2 * np.pi * 180 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 2 * t)) + 0.1 * rng.standard_normal(
+        t.size
+    )
+    quiet = np.round(voice * 300).astype("<i2")
+    loud = np.round(voice * 20000).astype("<i2")
+    audio = np.concatenate([quiet, loud]).tobytes()
+
+    def run(step: int) -> tuple[bytes, bytes]:
+        resampler, tracker = Resampler16k(8000), LevelTracker()
+        parts = [resampler.feed(audio[i : i + step]) for i in range(0, len(audio), step)]
+        parts.append(resampler.feed(b"", last=True))
+        resampled = b"".join(parts)
+        samples = np.frombuffer(resampled, dtype="<i2")
+        levelled = [tracker.process(samples[i : i + step // 2]) for i in range(0, samples.size, step // 2)]
+        return resampled, np.concatenate(levelled).tobytes()
+
+    reference = run(320)
+    levelled = np.frombuffer(reference[1], dtype="<i2")
+    assert len(reference[0]) == 2 * 2 * quiet.size * 2  # 8 kHz -> 16 kHz, both halves
+    assert np.abs(levelled[: levelled.size // 4]).max() > 4 * np.abs(quiet).max()  # the quiet part was raised
+    for step in (162, 2000, 7777, 64000, len(audio)):
+        assert run(step) == reference, step
 
 
 def test_language_codes() -> None:

@@ -142,7 +142,12 @@ def to_16k(pcm: bytes, rate: int) -> bytes:
 
 
 class Resampler16k:
-    """Streaming :func:`to_16k`: feed s16le chunks at ``rate``, get s16le at 16 kHz back."""
+    """Streaming :func:`to_16k`: feed s16le chunks at ``rate``, get s16le at 16 kHz back.
+
+    It resamples in float and rounds itself: soxr's own int16 output dithers, differently for every split
+    of the input (up to 2 LSB on a third of the samples), and a live transcript must not depend on the
+    client's chunk size.
+    """
 
     def __init__(self, rate: int) -> None:
         if rate <= 0:
@@ -153,7 +158,7 @@ class Resampler16k:
         if rate != TARGET_RATE:
             import soxr
 
-            self._stream = soxr.ResampleStream(rate, TARGET_RATE, 1, dtype="int16", quality="HQ")
+            self._stream = soxr.ResampleStream(rate, TARGET_RATE, 1, dtype="float32", quality="HQ")
 
     def feed(self, pcm: bytes, last: bool = False) -> bytes:
         data = self._carry + pcm
@@ -162,8 +167,9 @@ class Resampler16k:
         data = data[:cut]
         if self._stream is None:
             return data
-        samples = np.frombuffer(data, dtype="<i2")
-        return np.asarray(self._stream.resample_chunk(samples, last=last), dtype="<i2").tobytes()
+        samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / np.float32(32768.0)
+        out = self._stream.resample_chunk(samples, last=last)
+        return np.clip(np.round(out * np.float32(32768.0)), -32768, 32767).astype("<i2").tobytes()
 
 
 def _active_rms(samples: np.ndarray) -> float:
