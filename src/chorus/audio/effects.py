@@ -450,7 +450,10 @@ class EffectChain:
         self._position += usable // 2
         if self._identity or usable == 0:
             return data[:usable]
-        x = np.frombuffer(data, dtype="<i2", count=usable // 2).astype(np.float64) / _FULL_SCALE
+        # One pass: scaling by 2**-15 is exact, so this equals ``astype(float64) / _FULL_SCALE``.
+        x = np.multiply(
+            np.frombuffer(data, dtype="<i2", count=usable // 2), 1.0 / _FULL_SCALE, dtype=np.float64
+        )
         if self._native is not None:
             return self._process_native(x)
         y = self._voice(x)
@@ -475,7 +478,7 @@ class EffectChain:
         if self._breathy:
             y = self._voice(x)
         else:
-            y = x.copy()
+            y = x  # filtered in place: without breath, the tail never reads the unfiltered input
             if self._sos is not None:
                 if not self._zi.flags.c_contiguous:
                     self._zi = np.ascontiguousarray(self._zi)
@@ -492,7 +495,7 @@ class EffectChain:
             ctypes.byref(self._params),
             ctypes.byref(self._native),
             y.ctypes.data_as(pointer),
-            x.ctypes.data_as(pointer),
+            x.ctypes.data_as(pointer) if self._breathy else None,  # read only for a breathy voice
             *(None if r is None else r.ctypes.data_as(pointer) for r in ramps),
             out.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)),
             len(y),
