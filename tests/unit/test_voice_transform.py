@@ -376,6 +376,35 @@ def test_frame_bank_moves_the_spectrum_toward_the_target_speaker(bank_a: FrameBa
     assert f1_out is not None and f1_out[0] > 700.0  # F1 moved up toward the target's 850 Hz
 
 
+def test_a_base_voice_far_too_heavy_at_low_frequencies_gets_the_full_correction_there(
+    bank_a: FrameBank,
+) -> None:
+    """A pitched-up male base voice keeps 12-24 dB too much under 400 Hz for a female speaker: frame gains
+    are limited around that long-term correction there (not around 0 dB), so the clone reaches the speaker's
+    balance; above 500 Hz the +-18 dB limit around 0 dB still holds."""
+    target = vowel(200.0, (850.0, 1900.0, 3000.0), 2.0, seed=5)  # the bank's speaker
+    sos = signal.butter(2, 300.0, "low", fs=RATE, output="sos")
+    heavy = vowel(200.0, (850.0, 1900.0, 3000.0), 2.0, seed=6)
+    heavy = heavy + 60.0 * signal.sosfilt(sos, heavy)  # about +30 dB under 300 Hz
+    heavy = 0.3 * heavy / np.abs(heavy).max()
+    out = from_pcm(apply_transform(to_pcm(heavy), RATE, bank_transform(bank_a, heavy)))
+
+    def shape(x: np.ndarray) -> np.ndarray:
+        levels = speech_band_levels(x, RATE)
+        loud = levels.mean(axis=1) > np.quantile(levels.mean(axis=1), 0.3)
+        return (levels[loud] - levels[loud].mean(axis=1, keepdims=True)).mean(axis=0)
+
+    low = slice(2, 8)  # mel bands centred about 150-400 Hz
+    excess_before = float((shape(heavy) - shape(target))[low].mean())
+    excess_after = float((shape(out) - shape(target))[low].mean())
+    assert excess_before > 25.0, excess_before
+    assert excess_after < 3.0, excess_after  # limited around 0 dB it kept about 8 dB of the excess
+    before, after = speech_band_levels(heavy, RATE), speech_band_levels(out, RATE)
+    loud = before.mean(axis=1) > np.quantile(before.mean(axis=1), 0.3)
+    gains = (after - before)[loud][:, 20:70]  # about 600 Hz and up: still within +-18 dB (and some leakage)
+    assert np.abs(np.median(gains, axis=0)).max() < 19.0
+
+
 def test_matching_warp_is_found_where_the_vocal_tracts_line_up() -> None:
     """A 'speaker' whose formants are 1.2 times the base voice's: the warp near 1.2 matches best (VTLN).
 
