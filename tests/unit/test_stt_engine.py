@@ -222,6 +222,28 @@ def test_streaming_input_does_not_depend_on_how_it_is_chunked() -> None:
         assert run(step) == reference, step
 
 
+def test_rising_peaks_do_not_re_estimate_the_gain_at_every_new_maximum() -> None:
+    """Quiet audio with ever louder clicks: each new maximum would clip at the current gain, and each used to
+    cost a re-estimate over the whole session's level history (783 in 20 s here)."""
+    audio = np.zeros(16_000 * 20, np.int16)
+    clicks = np.arange(0, audio.size, 400)
+    audio[clicks] = np.round(np.linspace(100, 3000, clicks.size)).astype(np.int16)
+    tracker = LevelTracker()
+    estimates = 0
+    update = tracker._update
+
+    def counted(**kwargs: float) -> None:
+        nonlocal estimates
+        estimates += 1
+        update(**kwargs)
+
+    tracker._update = counted  # type: ignore[method-assign]
+    out = np.concatenate([tracker.process(audio[i : i + 1600]) for i in range(0, audio.size, 1600)])
+    assert tracker.gain > 2.0  # the quiet audio is raised ...
+    assert np.abs(out.astype(np.int32)).max() <= 32767 * 10 ** (-1 / 20) + 1  # ... and never clipped
+    assert estimates < 60  # 20 scheduled, a few more as the clicks grow
+
+
 def test_language_codes() -> None:
     assert iso639_3("en") == iso639_3("en-US") == iso639_3("ENG") == iso639_3("en_GB") == "eng"
     assert iso639_3("de") == iso639_3("ger") == "deu"

@@ -231,10 +231,11 @@ class LevelTracker:
     The gain is re-estimated from all the 20 ms frames heard so far, with the rule of
     :func:`normalize_loudness`, at fixed points of the stream: every ``UNESTIMATED_STEP`` samples until
     there is speech to estimate from, then once per second of audio, and at once at a sample that the
-    current gain (over 1) would push past the peak limit. Each gain holds from the sample where it was
-    chosen and is chosen on what came before (that sample's peak included), so the output never depends on
-    how the audio was split into chunks: the same audio gives the same samples, and so the same transcript,
-    whether a client sends 20 ms or 3 s at a time or the decoder catches up on a backlog.
+    current gain (over 1) would push past the peak limit (then with 2 dB to spare for higher peaks). Each
+    gain holds from the sample where it was chosen and is chosen on what came before (that sample's peak
+    included), so the output never depends on how the audio was split into chunks: the same audio gives the
+    same samples, and so the same transcript, whether a client sends 20 ms or 3 s at a time or the decoder
+    catches up on a backlog.
     """
 
     UNESTIMATED_STEP = 1600  # 100 ms
@@ -268,7 +269,10 @@ class LevelTracker:
             done = end
             if clip_at is not None:
                 self._peak = max(self._peak, abs(int(samples[end])) / 32768.0)
-                self._update()
+                # With 2 dB to spare until the next scheduled estimate: peaks that keep rising (a crescendo,
+                # clicks) cost a re-estimate each time they grow by a quarter, not at every new maximum (a
+                # train of rising clicks: 39 re-estimates in 20 s instead of 783).
+                self._update(peak_margin=1.26)
                 # The new gain keeps that sample under the limit (its peak is in the estimate): it is taken
                 # at once, so the search for the next one starts after it.
                 self._hear(samples[end : end + 1])
@@ -300,7 +304,7 @@ class LevelTracker:
         self._pending = pending[frames * _FRAME :]
         self._pos += samples.size
 
-    def _update(self) -> None:
+    def _update(self, peak_margin: float = 1.0) -> None:
         self._next_update = self._pos + (TARGET_RATE if self._estimated else self.UNESTIMATED_STEP)
         energy = np.concatenate(self._energies) if self._energies else np.zeros(0)
         if len(self._energies) > 1:
@@ -311,7 +315,7 @@ class LevelTracker:
         rms = float(np.sqrt(np.mean(loud)))
         self._estimated = rms > 10 ** (SILENCE_DBFS / 20)
         self._next_update = self._pos + (TARGET_RATE if self._estimated else self.UNESTIMATED_STEP)
-        self.gain = gain_for_level(rms, self._peak, self.target_dbfs, self.tolerance_db)
+        self.gain = gain_for_level(rms, self._peak * peak_margin, self.target_dbfs, self.tolerance_db)
 
 
 def prepare(pcm: bytes, rate: int, normalize: bool = True) -> np.ndarray:
