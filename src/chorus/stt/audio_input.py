@@ -239,6 +239,10 @@ class LevelTracker:
     """
 
     UNESTIMATED_STEP = 1600  # 100 ms
+    # After a clip-driven re-estimate, 2 dB to spare until the next scheduled one: peaks that keep rising (a
+    # crescendo, clicks) then cost a re-estimate each time they grow by a quarter, not at every new maximum
+    # (a train of rising clicks: 39 re-estimates in 20 s instead of 783).
+    CLIP_MARGIN = 1.26
 
     def __init__(self, target_dbfs: float = TARGET_DBFS, tolerance_db: float = TOLERANCE_DB) -> None:
         self.target_dbfs = target_dbfs
@@ -269,10 +273,7 @@ class LevelTracker:
             done = end
             if clip_at is not None:
                 self._peak = max(self._peak, abs(int(samples[end])) / 32768.0)
-                # With 2 dB to spare until the next scheduled estimate: peaks that keep rising (a crescendo,
-                # clicks) cost a re-estimate each time they grow by a quarter, not at every new maximum (a
-                # train of rising clicks: 39 re-estimates in 20 s instead of 783).
-                self._update(peak_margin=1.26)
+                self._update(peak_margin=self.CLIP_MARGIN)
                 # The new gain keeps that sample under the limit (its peak is in the estimate): it is taken
                 # at once, so the search for the next one starts after it.
                 self._hear(samples[end : end + 1])
@@ -305,17 +306,16 @@ class LevelTracker:
         self._pos += samples.size
 
     def _update(self, peak_margin: float = 1.0) -> None:
-        self._next_update = self._pos + (TARGET_RATE if self._estimated else self.UNESTIMATED_STEP)
+        """Re-estimate the gain now (its peak limit ``peak_margin`` times lower) and schedule the next."""
         energy = np.concatenate(self._energies) if self._energies else np.zeros(0)
         if len(self._energies) > 1:
             self._energies = [energy]
-        if energy.size == 0:
-            return
-        loud = np.partition(energy, energy.size // 2)[energy.size // 2 :]
-        rms = float(np.sqrt(np.mean(loud)))
-        self._estimated = rms > 10 ** (SILENCE_DBFS / 20)
+        if energy.size:
+            loud = np.partition(energy, energy.size // 2)[energy.size // 2 :]
+            rms = float(np.sqrt(np.mean(loud)))
+            self._estimated = rms > 10 ** (SILENCE_DBFS / 20)
+            self.gain = gain_for_level(rms, self._peak * peak_margin, self.target_dbfs, self.tolerance_db)
         self._next_update = self._pos + (TARGET_RATE if self._estimated else self.UNESTIMATED_STEP)
-        self.gain = gain_for_level(rms, self._peak * peak_margin, self.target_dbfs, self.tolerance_db)
 
 
 def prepare(pcm: bytes, rate: int, normalize: bool = True) -> np.ndarray:

@@ -101,8 +101,9 @@ _MAX_GAIN_DB = 18.0
 # Under this frequency a frame's gain is limited around the long-term correction (the bank's mean shape less
 # the base voice's) instead of around 0 dB: a male base voice raised an octave keeps 12-24 dB too much there
 # for a female speaker, a correction the +-18 dB limit clipped frame after frame. Chosen on the tuning
-# speakers of bench/voice_clone.py (similarity 0.793 -> 0.805, WER 0.117 -> 0.112; 1000 Hz: 0.810 but WER
-# max 0.21; everywhere: 0.810, WER max 0.20), then held out: 0.783 -> 0.791, WER 0.138 -> 0.139.
+# speakers of bench/voice_clone.py with their base voices fixed (similarity 0.793 -> 0.805, WER 0.117 ->
+# 0.112; 1000 Hz: 0.810 but WER max 0.21; everywhere: 0.810, WER max 0.20); the full benchmark: tuning
+# 0.805 / WER 0.115, held out 0.783 -> 0.791, WER 0.138 -> 0.139.
 _CORRECTION_BELOW_HZ = 500.0
 _MAX_TOTAL_GAIN_DB = 48.0
 _GATE_BELOW_PEAK_DB = 35.0  # frames this far under the running peak get no envelope gain ...
