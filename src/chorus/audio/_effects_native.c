@@ -20,7 +20,7 @@
 #include <xmmintrin.h>
 #endif
 
-#define CHORUS_FX_ABI 2
+#define CHORUS_FX_ABI 3
 #define FRAME_MAX 1024 /* samples per 5 ms frame: enough for 200 kHz */
 #define RING_MAX 256   /* frames kept for the 400 ms blocks and the 60 ms pause window */
 
@@ -477,7 +477,9 @@ static void squares(const double *samples, int64_t n, double *sq) {
  */
 static inline void tail(const fx_params *restrict p, fx_state *restrict s, double *restrict y,
                         const double *restrict x, const double *restrict ramp, const double *restrict ramp2,
-                        int16_t *restrict out, int64_t n, const int dynamics, const int breathy) {
+                        int16_t *restrict out, int64_t n, const int dynamics, const int breathy,
+                        const int sections, const int16_t *restrict in16, const double *restrict sos,
+                        double *restrict zi) {
     dyn_state *d = &s->dyn;
     limiter_state *lim = &s->lim;
     const int64_t frame = p->frame, block = p->limiter_block;
@@ -491,8 +493,22 @@ static inline void tail(const fx_params *restrict p, fx_state *restrict s, doubl
     int64_t j = d->frame_pos, lim_j = lim->pos;
     double lim_env = lim->env, lim_max = lim->max;
     double sq[FRAME_MAX], sq_ref[FRAME_MAX];
+    /* Fused input (sections >= 0): the s16 samples, scaled and run through the voice filters here, as
+     * EffectChain.process and chorus_fx_sosfilt do it, so that both filter chains overlap in one loop. */
+    double z[4][2] = {{0.0}};
+    for (int k = 0; k < sections; k++) z[k][0] = zi[2 * k], z[k][1] = zi[2 * k + 1];
     for (int64_t i = 0; i < n; i++) {
-        double v = y[i];
+        double v;
+        if (sections >= 0) {
+            double x_cur = (double)in16[i] * (1.0 / 32768.0); /* exact, as np.multiply(x, 2**-15) */
+            if (sections > 0) SOS_STEP(0);
+            if (sections > 1) SOS_STEP(1);
+            if (sections > 2) SOS_STEP(2);
+            if (sections > 3) SOS_STEP(3);
+            v = x_cur;
+        } else {
+            v = y[i];
+        }
         if (dynamics) {
             /* K-weighted detector on the voice, and on the input for a breathy voice's loudness match. */
             double stage, det;
@@ -536,7 +552,7 @@ static inline void tail(const fx_params *restrict p, fx_state *restrict s, doubl
         } else {
             lim_max = running;
         }
-        y[i] = v;
+        if (sections < 0) y[i] = v;
         double scaled = round_even(v * 32768.0); /* |v| <= the ceiling, under 1 */
         out[i] = (int16_t)(scaled < -32768.0 ? -32768.0 : (scaled > 32767.0 ? 32767.0 : scaled));
     }
@@ -545,6 +561,7 @@ static inline void tail(const fx_params *restrict p, fx_state *restrict s, doubl
     d->dyn_a = dyn_a, d->dyn_b = dyn_b, d->makeup_a = makeup_a, d->makeup_b = makeup_b;
     if (dynamics) d->frame_pos = j;
     lim->pos = lim_j, lim->env = lim_env, lim->max = lim_max;
+    for (int k = 0; k < sections; k++) zi[2 * k] = z[k][0], zi[2 * k + 1] = z[k][1];
 }
 
 /* The loop above written out for each combination of stages, so that each keeps its state in registers. */
@@ -552,10 +569,43 @@ void chorus_fx_tail(const fx_params *p, fx_state *s, double *y, const double *x,
                     const double *ramp2, int16_t *out, int64_t n) {
     FLUSH_SUBNORMALS_BEGIN
     if (!p->dynamics)
-        tail(p, s, y, x, ramp, ramp2, out, n, 0, 0);
+        tail(p, s, y, x, ramp, ramp2, out, n, 0, 0, -1, NULL, NULL, NULL);
     else if (!p->breathy)
-        tail(p, s, y, x, ramp, ramp2, out, n, 1, 0);
+        tail(p, s, y, x, ramp, ramp2, out, n, 1, 0, -1, NULL, NULL, NULL);
     else
-        tail(p, s, y, x, ramp, ramp2, out, n, 1, 1);
+        tail(p, s, y, x, ramp, ramp2, out, n, 1, 1, -1, NULL, NULL, NULL);
     FLUSH_SUBNORMALS_END
+}
+
+/*
+ * The whole chain for a voice without breath, straight from s16: the scaling, the voice filters (`sos`,
+ * `sections` of them, state `zi`, as chorus_fx_sosfilt) and the tail, in one pass over the samples. The
+ * same values as chorus_fx_sosfilt followed by chorus_fx_tail; the filters' latency chains overlap with
+ * the detector's instead of running one after the other. Returns 0, or -1 (nothing done) for a breathy
+ * voice or more than four sections, which go the two-call way.
+ */
+#define RUN_CASE(dyn, k) tail(p, s, NULL, NULL, ramp, ramp2, out, n, dyn, 0, k, in, sos, zi)
+int chorus_fx_run(const fx_params *p, fx_state *s, const double *sos, int64_t sections, double *zi,
+                  const int16_t *in, const double *ramp, const double *ramp2, int16_t *out, int64_t n) {
+    if (p->breathy || sections < 0 || sections > 4) return -1;
+    FLUSH_SUBNORMALS_BEGIN
+    if (p->dynamics) {
+        switch (sections) {
+            case 0: RUN_CASE(1, 0); break;
+            case 1: RUN_CASE(1, 1); break;
+            case 2: RUN_CASE(1, 2); break;
+            case 3: RUN_CASE(1, 3); break;
+            default: RUN_CASE(1, 4); break;
+        }
+    } else {
+        switch (sections) {
+            case 0: RUN_CASE(0, 0); break;
+            case 1: RUN_CASE(0, 1); break;
+            case 2: RUN_CASE(0, 2); break;
+            case 3: RUN_CASE(0, 3); break;
+            default: RUN_CASE(0, 4); break;
+        }
+    }
+    FLUSH_SUBNORMALS_END
+    return 0;
 }

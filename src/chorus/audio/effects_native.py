@@ -23,7 +23,7 @@ __all__ = ["ABI", "NativeEffects", "load"]
 
 logger = logging.getLogger(__name__)
 
-ABI = 2
+ABI = 3
 _FRAME_MAX = 1024
 _RING_MAX = 256
 
@@ -128,7 +128,7 @@ class Params(ctypes.Structure):
 
 
 class NativeEffects:
-    """The loaded library's two entry points, typed."""
+    """The loaded library's entry points, typed."""
 
     frame_max = _FRAME_MAX
     ring_max = _RING_MAX
@@ -149,6 +149,20 @@ class NativeEffects:
             ctypes.c_int64,
         ]
         self.tail.restype = None
+        self.run = lib.chorus_fx_run
+        self.run.argtypes = [
+            ctypes.POINTER(Params),
+            ctypes.POINTER(State),
+            DOUBLE_P,
+            ctypes.c_int64,
+            DOUBLE_P,
+            ctypes.POINTER(ctypes.c_int16),
+            DOUBLE_P,
+            DOUBLE_P,
+            ctypes.POINTER(ctypes.c_int16),
+            ctypes.c_int64,
+        ]
+        self.run.restype = ctypes.c_int
 
 
 def source_digest() -> str | None:
