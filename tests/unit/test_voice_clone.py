@@ -19,7 +19,7 @@ from chorus.voicelab.analysis import (
     to_analysis_rate,
     utterance_embedding,
 )
-from chorus.voicelab.clone import build_clone, clone_voice
+from chorus.voicelab.clone import SWITCH_MARGIN, CandidateScore, _choose, build_clone, clone_voice
 from chorus.voicelab.transform_dsp import TransformStream, split_for_engine
 from chorus.voicelab.voice_model import VoiceTransform
 
@@ -162,3 +162,18 @@ def test_clone_is_closer_to_the_speaker_than_the_nearest_premade_voice(flite, em
         e, n = word_errors(text, transcribe(np.frombuffer(pcm, "<i2"), 16_000))
         errors, total = errors + e, total + n
     assert errors / total <= 0.4
+
+
+def _score(voice: str, score: float) -> CandidateScore:
+    return CandidateScore("flite", voice, 100.0, 1.0, score, score)
+
+
+def test_the_most_promising_base_stays_unless_another_scores_clearly_higher() -> None:
+    # Priors: rms is the most promising (lowest), awb next.
+    priors = [0.1, 0.02, 0.05]
+    close = [_score("kal16", 0.70), _score("rms", 0.70), _score("awb", 0.70 + SWITCH_MARGIN * 0.9)]
+    assert _choose(close, priors) == 1  # within the leave-one-out score's error: rms stays
+    clear = [_score("kal16", 0.70), _score("rms", 0.70), _score("awb", 0.70 + SWITCH_MARGIN * 1.5)]
+    assert _choose(clear, priors) == 2
+    unscored = [_score("kal16", 0.70), _score("rms", float("nan")), _score("awb", 0.60)]
+    assert _choose(unscored, priors) == 0  # a base that could not be scored does not hold its place
