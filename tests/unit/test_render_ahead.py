@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -57,7 +57,9 @@ class AlwaysIdle:
         self.calls.append(request.text)
         return self._engine.synthesize(request)
 
-    def try_synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk] | None:
+    def try_synthesize(
+        self, request: SynthesisRequest, on_finished: Callable[[], None] | None = None
+    ) -> Iterator[AudioChunk] | None:
         return self.synthesize(request)
 
     def idle_workers(self) -> int:
@@ -121,8 +123,10 @@ class Counting:
     def synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk]:
         return self.pool.synthesize(request)
 
-    def try_synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk] | None:
-        stream = self.pool.try_synthesize(request)
+    def try_synthesize(
+        self, request: SynthesisRequest, on_finished: Callable[[], None] | None = None
+    ) -> Iterator[AudioChunk] | None:
+        stream = self.pool.try_synthesize(request, on_finished)
         self.ahead += stream is not None
         return stream
 
@@ -177,7 +181,9 @@ class Fake:
         self.started.append(request.text)
         return self._stream(request.text)
 
-    def try_synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk] | None:
+    def try_synthesize(
+        self, request: SynthesisRequest, on_finished: Callable[[], None] | None = None
+    ) -> Iterator[AudioChunk] | None:
         return self.synthesize(request)
 
     def idle_workers(self) -> int:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import multiprocessing
 import os
 import pickle
@@ -50,6 +51,8 @@ from chorus.engines.base import (
 )
 
 __all__ = ["EngineBusy", "EngineInfo", "PooledEngine"]
+
+logger = logging.getLogger(__name__)
 
 # Imported once by the fork server, so that workers forked from it start with them loaded.
 FORKSERVER_PRELOAD = ("__main__", "chorus.engines.registry", "chorus.engines.flite", "chorus.engines.espeak")
@@ -359,7 +362,9 @@ class PooledEngine:
         with self._cond:
             return 0 if self._waiters else sum(w.ready for w in self._free)
 
-    def try_synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk] | None:
+    def try_synthesize(
+        self, request: SynthesisRequest, on_finished: Callable[[], None] | None = None
+    ) -> Iterator[AudioChunk] | None:
         """:meth:`synthesize` if a worker is free right now and no other request is waiting for one;
         else None at once. For work done ahead of need (the next sentence of a request), which should
         only use workers nobody else wants.
@@ -367,6 +372,8 @@ class PooledEngine:
         The stream is read to its end in the background, so the worker goes back to the pool as soon as
         it has finished, however slowly the caller gets to it (a slow streaming client holds no worker
         through it); its chunks, then its error if it failed, come when the caller iterates.
+        ``on_finished`` is called (on the reading thread) once the worker is back in the pool, so work
+        ahead can be handed to it at once.
         """
         stream = self._start(request, wait=False)
         if stream is None:
@@ -375,7 +382,7 @@ class PooledEngine:
             if self._readers is None:
                 self._readers = ThreadPoolExecutor(self._size, thread_name_prefix=f"chorus-{self.name}-ahead")
             readers = self._readers
-        return _ReadAhead(stream, readers)
+        return _ReadAhead(stream, readers, on_finished)
 
     def _start(self, request: SynthesisRequest, wait: bool) -> _PooledStream | None:
         if not self.available():
@@ -654,8 +661,14 @@ class _ReadAhead(Iterator[AudioChunk]):
     (the worker is then told to stop and drained by its next user, as for any stream closed early).
     """
 
-    def __init__(self, stream: _PooledStream, readers: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        stream: _PooledStream,
+        readers: ThreadPoolExecutor,
+        on_finished: Callable[[], None] | None = None,
+    ) -> None:
         self._stream = stream
+        self._on_finished = on_finished
         self._chunks: list[AudioChunk] = []
         self._error: BaseException | None = None
         self._closed = threading.Event()
@@ -676,6 +689,11 @@ class _ReadAhead(Iterator[AudioChunk]):
             self._error = exc
         finally:
             self._stream.close()
+            if self._on_finished is not None:
+                try:
+                    self._on_finished()
+                except Exception:  # a failure there must not become this stream's error
+                    logger.exception("work-ahead callback failed")
 
     def __iter__(self) -> _ReadAhead:
         return self

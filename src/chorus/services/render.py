@@ -22,6 +22,7 @@ from typing import Any, Literal, NamedTuple
 from chorus.audio.effects import EffectChain, EffectSettings
 from chorus.engines.base import PCMFormat, SynthesisRequest, TTSEngine, sentence_spans
 from chorus.services.alignment import CharAlignment, TimedSpan, align_characters, merge_by_original
+from chorus.services.work_ahead import WorkAhead
 from chorus.text.markup import (
     STYLE_PROSODY,
     BreakPiece,
@@ -110,7 +111,7 @@ class _Renderer:
         self.format = plan.engine.output_format()
         capabilities = getattr(plan.engine, "capabilities", None)  # test doubles may leave it out
         self.sentence_calls = bool(capabilities and getattr(capabilities(), "independent_sentences", False))
-        self.try_synthesize: Callable[[SynthesisRequest], Iterator[Any] | None] | None = (
+        self.try_synthesize: Callable[..., Iterator[Any] | None] | None = (
             getattr(plan.engine, "try_synthesize", None) if self.sentence_calls else None
         )
         self.clock = 0.0
@@ -228,30 +229,19 @@ class _Renderer:
         idle = getattr(self.plan.engine, "idle_workers", None)
         return idle is not None and idle() >= 2
 
-    def _start_ahead(
-        self,
-        request: SynthesisRequest,
-        text: str,
-        pieces: list[_Piece],
-        index: int,
-        ahead: dict[int, Iterator[Any]],
-    ) -> None:
-        """Start the engine calls of the pieces after ``index`` on engine workers nobody else wants (up to
-        ``AHEAD_PIECES`` of them), so a long text uses every idle core. Engines without ``try_synthesize``
-        (in process) do nothing ahead."""
-        if self.try_synthesize is None or not self.may_start_ahead():
-            return
-        for later in range(index + 1, min(len(pieces), index + 1 + AHEAD_PIECES)):
-            if later in ahead:
-                continue
-            piece = pieces[later]
-            try:
-                chunks = self.try_synthesize(replace(request, text=text[piece.start : piece.end]))
-            except Exception:  # noqa: BLE001 - the call in its turn raises it again, in order
-                return
-            if chunks is None:  # no idle worker
-                return
-            ahead[later] = chunks
+    def _work_ahead(self, request: SynthesisRequest, text: str, pieces: list[_Piece]) -> WorkAhead | None:
+        """Later pieces' engine calls, started on idle engine workers (up to ``AHEAD_PIECES`` past the one
+        in hand) so a long text uses every idle core; None for an engine without ``try_synthesize`` (in
+        process) or a text of one piece."""
+        try_synthesize = self.try_synthesize
+        if try_synthesize is None or len(pieces) < 2:
+            return None
+
+        def start(index: int, on_finished: Callable[[], None]) -> Iterator[Any] | None:
+            piece = pieces[index]
+            return try_synthesize(replace(request, text=text[piece.start : piece.end]), on_finished)
+
+        return WorkAhead(len(pieces), start, self.may_start_ahead, AHEAD_PIECES)
 
     def _align(
         self,
@@ -333,7 +323,7 @@ class _Renderer:
         pieces = self._pieces(norm.text, bounds, whole_span)
         self.spoken = self.spoken or bool(norm.text.strip())
         norm_cursor, orig_cursor = 0, orig_start
-        ahead: dict[int, Iterator[Any]] = {}  # engine calls started before their turn, by piece
+        ahead = self._work_ahead(request, norm.text, pieces)  # engine calls started before their turn
         index = 0
         try:
             while index < len(pieces):
@@ -344,7 +334,7 @@ class _Renderer:
                     self.pace(self.clock)
                     if self.should_stop():
                         return
-                chunks = ahead.pop(index, None)
+                chunks = ahead.take(index) if ahead is not None else None
                 if chunks is None:
                     if len(pieces) > index + 1 and not self._can_work_ahead():
                         # Nobody can work ahead: one call for the rest of the segment, which the engine
@@ -352,9 +342,12 @@ class _Renderer:
                         last = max(i for i in range(index, len(pieces)) if pieces[i].segment == piece.segment)
                         piece = piece._replace(end=pieces[last].end, spoken_end=pieces[last].spoken_end)
                         index = last
+                        if ahead is not None:
+                            ahead.skip_through(last)
                     chunks = plan.engine.synthesize(replace(request, text=norm.text[piece.start : piece.end]))
                 try:
-                    self._start_ahead(request, norm.text, pieces, index, ahead)
+                    if ahead is not None:
+                        ahead.fill()
                     piece_t0 = self.clock
                     voice = None
                     # Each chunk is passed on as soon as the engine yields it: waiting for the next one to
@@ -391,8 +384,8 @@ class _Renderer:
                     _close(chunks)
                 index += 1
         finally:
-            for waiting in ahead.values():
-                _close(waiting)
+            if ahead is not None:
+                ahead.close()
         if plan.timestamps and (orig_cursor < orig_end or norm_cursor < len(norm.text)):
             # Trailing characters the engine voiced no audio for (spaces, final punctuation, or text with
             # nothing to say) still get their times: zero length, at the end.
