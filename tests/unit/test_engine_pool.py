@@ -255,6 +255,32 @@ def test_work_started_ahead_frees_its_worker_without_being_read(flite: FliteEngi
         assert speak(pool, SENTENCE, "rms") == speak(flite, SENTENCE, "rms")
 
 
+def test_work_ahead_calls_back_when_its_worker_is_free_and_its_reader_need_not_wait(
+    flite: FliteEngine,
+) -> None:
+    """on_finished runs once the worker is back in the pool (so more work can go to it at once); the chunks
+    are there for the caller even while the callback is still busy."""
+    with PooledEngine(EngineSpec("flite"), 1, acquire_timeout=10) as pool:
+        called = threading.Event()
+        release = threading.Event()
+        free_when_called: list[int] = []
+
+        def on_finished() -> None:
+            free_when_called.append(pool.idle_workers())
+            called.set()
+            release.wait(10)  # a slow callback (starting the next piece waits for a worker's reply)
+
+        ahead = pool.try_synthesize(SynthesisRequest(THREE_SENTENCES, "rms"), on_finished)
+        assert ahead is not None
+        assert called.wait(10)
+        assert free_when_called == [1]
+        started = time.monotonic()
+        chunks = list(ahead)  # the callback still blocks its thread
+        assert time.monotonic() - started < 5
+        release.set()
+        assert b"".join(c.pcm for c in chunks) == speak(flite, THREE_SENTENCES, "rms")
+
+
 # --- giving up early ---------------------------------------------------------------------------------
 
 

@@ -674,8 +674,12 @@ class _ReadAhead(Iterator[AudioChunk]):
         self._closed = threading.Event()
         self._next = 0
         self._read: Future[None] | None = None  # until the caller has waited for it
+        # Set once the stream is read (before on_finished runs: the caller need not wait for that), or
+        # when the read never ran (the pool closed first).
+        self._done = threading.Event()
         try:
             self._read = readers.submit(self._read_all)
+            self._read.add_done_callback(lambda _future: self._done.set())
         except RuntimeError:  # the pool is closing: read it here and now
             self._read_all()
 
@@ -689,6 +693,7 @@ class _ReadAhead(Iterator[AudioChunk]):
             self._error = exc
         finally:
             self._stream.close()
+            self._done.set()
             if self._on_finished is not None:
                 try:
                     self._on_finished()
@@ -700,7 +705,9 @@ class _ReadAhead(Iterator[AudioChunk]):
 
     def __next__(self) -> AudioChunk:
         if self._read is not None:
-            self._read.result()
+            self._done.wait()
+            if self._read.done():
+                self._read.result()  # raises if the read was cancelled before it ran
             self._read = None
         if self._next < len(self._chunks):
             chunk = self._chunks[self._next]
