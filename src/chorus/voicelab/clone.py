@@ -99,6 +99,10 @@ DEFAULT_PENALTY = 0.1
 # base must move its pitch (the measured cost of moving it is small: rms an octave up is as close to
 # female speakers as slt).
 OCTAVE_PRIOR = 0.02
+# Bases tried and scored per clone (those with the best prior). With flite installed these are rms, awb
+# and slt; a fourth slot went to an eSpeak NG voice (penalty 0.1, clone WER 0.3-0.9) that never won on the
+# benchmark's 15 speakers and cost a quarter of the build time.
+MAX_CANDIDATES = 3
 # Multiplier on the base voice's own pitch excursions (the engine's pitch_range).
 F0_RANGE = 1.0
 # Engines move F0 natively within this ratio; a base needing more would go through WORLD (worse), so
@@ -323,7 +327,7 @@ def clone_voice(
     max_bank_s: float = 90.0,
     cache: dict[tuple[str, str], float | None] | None = None,
     detailed: bool = True,
-    max_candidates: int = 4,
+    max_candidates: int = MAX_CANDIDATES,
 ) -> CloneResult:
     """Build a clone of the speaker in ``samples`` (s16le PCM bytes or float arrays, with their rates).
 
