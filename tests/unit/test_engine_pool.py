@@ -281,6 +281,33 @@ def test_work_ahead_calls_back_when_its_worker_is_free_and_its_reader_need_not_w
         assert b"".join(c.pcm for c in chunks) == speak(flite, THREE_SENTENCES, "rms")
 
 
+def test_a_read_cancelled_by_close_fails_clearly_and_closes_its_stream(flite: FliteEngine) -> None:
+    """A read ahead still queued when the pool closes: a clear error, and its stream is closed."""
+    pool = PooledEngine(EngineSpec("flite"), 1, acquire_timeout=10)
+    release = threading.Event()
+    busy = threading.Semaphore(0)
+
+    def on_finished() -> None:  # keeps a reader thread busy (as a fill's hand-shake does)
+        busy.release()
+        release.wait(10)
+
+    try:
+        # Two reads ahead whose callbacks hold both reader threads (two per worker) ...
+        for text in ("One sentence.", "Two sentences."):
+            assert pool.try_synthesize(SynthesisRequest(text, "kal16"), on_finished) is not None
+            assert busy.acquire(timeout=10)
+        # ... so the next one's read waits in the queue, and is cancelled by close().
+        queued = pool.try_synthesize(SynthesisRequest("Another sentence.", "kal16"))
+        assert queued is not None
+        pool.close()
+    finally:
+        release.set()
+        pool.close()
+    with pytest.raises(EngineUnavailable, match="closed"):
+        list(queued)
+    assert queued._stream._worker is None  # type: ignore[attr-defined]
+
+
 # --- giving up early ---------------------------------------------------------------------------------
 
 

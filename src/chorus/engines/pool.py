@@ -379,9 +379,17 @@ class PooledEngine:
         if stream is None:
             return None
         with self._cond:
-            if self._readers is None:
-                self._readers = ThreadPoolExecutor(self._size, thread_name_prefix=f"chorus-{self.name}-ahead")
+            closed = self._closed
+            if self._readers is None and not closed:
+                # Two per worker: a reader may spend a while in on_finished (starting the next piece waits
+                # for a worker's reply), and other streams' reads should not queue behind it.
+                self._readers = ThreadPoolExecutor(
+                    2 * self._size, thread_name_prefix=f"chorus-{self.name}-ahead"
+                )
             readers = self._readers
+        if closed or readers is None:  # closed since the worker took the request: nobody will read it
+            stream.close()
+            raise EngineUnavailable(f"the {self.name} engine pool is closed")
         return _ReadAhead(stream, readers, on_finished)
 
     def _start(self, request: SynthesisRequest, wait: bool) -> _PooledStream | None:
@@ -679,7 +687,7 @@ class _ReadAhead(Iterator[AudioChunk]):
         self._done = threading.Event()
         try:
             self._read = readers.submit(self._read_all)
-            self._read.add_done_callback(lambda _future: self._done.set())
+            self._read.add_done_callback(self._read_ended)
         except RuntimeError:  # the pool is closing: read it here and now
             self._read_all()
 
@@ -700,14 +708,22 @@ class _ReadAhead(Iterator[AudioChunk]):
                 except Exception:  # a failure there must not become this stream's error
                     logger.exception("work-ahead callback failed")
 
+    def _read_ended(self, future: Future[None]) -> None:
+        if future.cancelled():  # the pool closed before a reader got to it: nobody else will close it
+            name = self._stream._pool.name
+            self._error = EngineUnavailable(f"the {name} engine pool was closed mid-request")
+            with contextlib.suppress(Exception):
+                self._stream.close()
+        self._done.set()
+
     def __iter__(self) -> _ReadAhead:
         return self
 
     def __next__(self) -> AudioChunk:
         if self._read is not None:
             self._done.wait()
-            if self._read.done():
-                self._read.result()  # raises if the read was cancelled before it ran
+            if self._read.done() and not self._read.cancelled():
+                self._read.result()
             self._read = None
         if self._next < len(self._chunks):
             chunk = self._chunks[self._next]
