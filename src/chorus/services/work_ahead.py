@@ -21,7 +21,7 @@ from typing import Any
 
 __all__ = ["WorkAhead"]
 
-# try_synthesize(text, on_finished) -> chunks, or None when no worker is idle.
+# start(piece index, on_finished) -> the engine call's chunks, or None when no worker is idle.
 StartAhead = Callable[[int, Callable[[], None]], Iterator[Any] | None]
 
 
