@@ -585,27 +585,22 @@ void chorus_fx_tail(const fx_params *p, fx_state *s, double *y, const double *x,
  * voice or more than four sections, which go the two-call way.
  */
 #define RUN_CASE(dyn, k) tail(p, s, NULL, NULL, ramp, ramp2, out, n, dyn, 0, k, in, sos, zi)
+#define RUN_SECTIONS(dyn)                 \
+    switch (sections) {                   \
+        case 0: RUN_CASE(dyn, 0); break;  \
+        case 1: RUN_CASE(dyn, 1); break;  \
+        case 2: RUN_CASE(dyn, 2); break;  \
+        case 3: RUN_CASE(dyn, 3); break;  \
+        default: RUN_CASE(dyn, 4); break; \
+    }
 int chorus_fx_run(const fx_params *p, fx_state *s, const double *sos, int64_t sections, double *zi,
                   const int16_t *in, const double *ramp, const double *ramp2, int16_t *out, int64_t n) {
     if (p->breathy || sections < 0 || sections > 4) return -1;
     FLUSH_SUBNORMALS_BEGIN
-    if (p->dynamics) {
-        switch (sections) {
-            case 0: RUN_CASE(1, 0); break;
-            case 1: RUN_CASE(1, 1); break;
-            case 2: RUN_CASE(1, 2); break;
-            case 3: RUN_CASE(1, 3); break;
-            default: RUN_CASE(1, 4); break;
-        }
-    } else {
-        switch (sections) {
-            case 0: RUN_CASE(0, 0); break;
-            case 1: RUN_CASE(0, 1); break;
-            case 2: RUN_CASE(0, 2); break;
-            case 3: RUN_CASE(0, 3); break;
-            default: RUN_CASE(0, 4); break;
-        }
-    }
+    if (p->dynamics)
+        RUN_SECTIONS(1)
+    else
+        RUN_SECTIONS(0)
     FLUSH_SUBNORMALS_END
     return 0;
 }

@@ -450,12 +450,11 @@ class EffectChain:
         self._position += usable // 2
         if self._identity or usable == 0:
             return data[:usable]
+        samples = np.frombuffer(data, dtype="<i2", count=usable // 2)
         if self._native is not None and not self._breathy:
-            return self._run_native(np.frombuffer(data, dtype="<i2", count=usable // 2))
+            return self._run_native(samples)
         # One pass: scaling by 2**-15 is exact, so this equals ``astype(float64) / _FULL_SCALE``.
-        x = np.multiply(
-            np.frombuffer(data, dtype="<i2", count=usable // 2), 1.0 / _FULL_SCALE, dtype=np.float64
-        )
+        x = np.multiply(samples, 1.0 / _FULL_SCALE, dtype=np.float64)
         if self._native is not None:
             return self._process_native(x)
         y = self._voice(x)

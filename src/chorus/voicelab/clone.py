@@ -343,6 +343,8 @@ def clone_voice(
     scored. Raises ValueError when the samples hold too little speech or no engine offers a voice in
     ``language``. Blocking, seconds of CPU (about 3-10 s per candidate here): run it in a worker thread.
     """
+    # The base voices' pitch is measured by synthesis; without the caller's cache, once per call.
+    cache = {} if cache is None else cache
     analysis, clips = analyse(samples, embedder=embedder, vad=vad, detailed=detailed)
     frames = FrameBank.from_speech(_limit(clips, max_bank_s)).encode()
     pool = _candidates(engines, language)
@@ -356,8 +358,8 @@ def clone_voice(
     folds = _folds(clips, embedder, max_bank_s) if embedder is not None and len(pool) > 1 else []
     tried = [_try_base(e, v, analysis, frames, folds, embedder, vad, match, seed, cache) for e, v in pool]
     priors = [_prior(e, v, analysis.f0_median_hz, cache) for e, v in pool]
-    transform, chosen = tried[_choose([score for _, score in tried], priors)]
     scores = tuple(score for _, score in tried)
+    transform, chosen = tried[_choose(scores, priors)]
     reference = dict(transform.reference)
     reference["similarity_on_samples"] = None if not math.isfinite(chosen.similarity) else chosen.similarity
     reference["candidates"] = [s.to_json() for s in scores]
