@@ -97,3 +97,42 @@ def test_f0_track_of_silence_and_short_input() -> None:
     silent = f0_track(np.zeros(RATE))
     assert silent.size > 0 and not np.any(silent > 0)
     assert f0_statistics(silent)["median_hz"] is None
+
+
+def test_fair_share_keeps_short_clips_whole_and_shares_the_rest_evenly() -> None:
+    from chorus.voicelab.analysis import fair_share
+
+    clips = [np.arange(n, dtype=np.float32) for n in (10, 100, 40, 1000)]
+    assert [c.size for c in fair_share(clips, 2000, rate=1)] == [10, 100, 40, 1000]  # all fit
+    kept = fair_share(clips, 200, rate=1)
+    # 10 and 40 fit whole; the 150 left is shared by the two longer clips, 75 each, from their starts.
+    assert [c.size for c in kept] == [10, 75, 40, 75]
+    assert np.array_equal(kept[3], clips[3][:75])
+    assert [c.size for c in fair_share(clips, 3, rate=1)] == [0, 0, 0, 0]  # under one sample each
+
+
+def test_analysis_of_a_long_upload_measures_a_bounded_share_of_every_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long first sample cannot crowd out the others, and the measured speech is capped: the analysis
+    time no longer grows with the upload. (The caps scaled down tenfold, to keep the test quick.)"""
+    from chorus.voicelab import analysis
+
+    monkeypatch.setattr(analysis, "MAX_AUDIO_S", 24.0)
+    monkeypatch.setattr(analysis, "MAX_SPEECH_S", 12.0)
+    long_clip, _, _ = syllables(120.0, 120.0, seconds=30.0)
+    short_clip, _, _ = syllables(220.0, 220.0, seconds=2.0)
+    result, clips = analysis.analyse([(long_clip, RATE), (short_clip, RATE)], vad=_NoVAD(), detailed=False)
+    assert result.speech_s <= 12.01
+    # Audio: 2 s + 22 s reach the VAD; speech: 2 s + 10 s are measured.
+    assert [round(c.size / RATE) for c in clips] == [10, 2]
+    # Both voices are measured: the median sits between them, with the short sample's pitch in the top.
+    assert 110 < result.f0_median_hz < 140
+    assert result.f0_p95_hz > 200
+
+
+class _NoVAD:
+    """Stands in for Silero: every sample is one speech segment (the VAD is not under test)."""
+
+    def probabilities(self, audio: np.ndarray) -> np.ndarray:
+        return np.ones(max(1, audio.size // 512), np.float32)

@@ -37,6 +37,7 @@ __all__ = [
     "SpeakerAnalysis",
     "analyse",
     "cosine",
+    "fair_share",
     "f0_at",
     "f0_statistics",
     "f0_track",
@@ -57,6 +58,14 @@ F0_FRAME_MS = 5.0
 F0_HIGHPASS_HZ = 150.0
 EMBED_WINDOW = 160  # mel frames (1.6 s), as resemblyzer's partial utterances
 EMBED_STEP = 80
+# Instant cloning gains little from more than a minute or two of speech, while every measurement here
+# grows with the length: a 5-minute upload took 25 s of analysis, 10 minutes of uploads would take a
+# minute. So at most MAX_AUDIO_S of the uploads' audio reach the VAD and at most MAX_SPEECH_S of their
+# speech the measurements, each shared fairly between the samples (fair_share); Praat's formants and HNR,
+# kept for information only, see at most DETAIL_SPEECH_S.
+MAX_AUDIO_S = 240.0
+MAX_SPEECH_S = 120.0
+DETAIL_SPEECH_S = 30.0
 
 
 def pcm_to_float(pcm: bytes | np.ndarray) -> np.ndarray:
@@ -321,6 +330,26 @@ class SpeakerAnalysis:
         return data
 
 
+def fair_share(clips: Sequence[np.ndarray], seconds: float, rate: int = ANALYSIS_RATE) -> list[np.ndarray]:
+    """The clips cut to at most ``seconds`` in all, each to its first part: the budget is shared evenly,
+    and what a short clip leaves over goes to the longer ones (every sample contributes, however many a
+    long one precedes). Clips that fit are returned whole, in order; none is dropped (some may come back
+    empty when the budget is smaller than a sample per clip)."""
+    sizes = [int(c.size) for c in clips]
+    budget = int(seconds * rate)
+    if sum(sizes) <= budget:
+        return list(clips)
+    cap, left, waiting = 0, budget, sorted(sizes)
+    # Water-filling: the largest cap whose total fits; the clips shorter than it are kept whole.
+    for i, size in enumerate(waiting):
+        share = left // (len(waiting) - i)
+        if size > share:
+            cap = share
+            break
+        left -= size
+    return [c[:cap] for c in clips]
+
+
 def analyse(
     samples: Sequence[tuple[bytes | np.ndarray, int]],
     *,
@@ -330,18 +359,24 @@ def analyse(
 ) -> tuple[SpeakerAnalysis, list[np.ndarray]]:
     """Analyse voice samples (s16le PCM or float arrays, each with its sample rate).
 
-    Returns the analysis and the samples' speech (16 kHz float, pauses cut) that it was measured on.
+    Returns the analysis and the samples' speech (16 kHz float, pauses cut) that it was measured on: at
+    most ``MAX_SPEECH_S`` seconds of it, from the first ``MAX_AUDIO_S`` seconds of audio, shared fairly
+    between the samples (:func:`fair_share`).
     ``embedder``: a :class:`~chorus.stt.speaker_embedding.SpeakerEmbedder` for the embedding (None: no
     embedding). ``detailed=False`` skips formants, HNR and speaking rate (the slow Praat parts).
     Raises ValueError when the samples hold less than a second of speech.
     """
-    clips: list[np.ndarray] = []
+    audio: list[np.ndarray] = []
     for pcm, rate in samples:
         if rate <= 0:
             raise ValueError(f"invalid sample rate {rate}")
-        speech = speech_only(to_analysis_rate(pcm_to_float(pcm), int(rate)), vad)
+        audio.append(to_analysis_rate(pcm_to_float(pcm), int(rate)))
+    clips: list[np.ndarray] = []
+    for clip in fair_share(audio, MAX_AUDIO_S):
+        speech = speech_only(clip, vad)
         if speech.size >= ANALYSIS_RATE // 4:
             clips.append(speech)
+    clips = [c for c in fair_share(clips, MAX_SPEECH_S) if c.size]
     total = sum(c.size for c in clips) / ANALYSIS_RATE
     if total < 1.0:
         raise ValueError(f"the samples hold {total:.1f} s of speech; at least 1 s is needed")
@@ -354,7 +389,8 @@ def analyse(
     embedding = None
     if embedder is not None:
         embedding = tuple(float(v) for v in utterance_embedding(embedder, joined))
-    formant_values = formants(joined) if detailed else None
+    detail = np.concatenate(fair_share(clips, DETAIL_SPEECH_S))
+    formant_values = formants(detail) if detailed else None
     analysis = SpeakerAnalysis(
         speech_s=total,
         f0_median_hz=stats["median_hz"],
@@ -363,7 +399,7 @@ def analyse(
         f0_p95_hz=stats["p95_hz"],
         voiced_fraction=float(stats["voiced_fraction"] or 0.0),
         formants_hz=formant_values,
-        hnr_db=hnr(joined) if detailed else None,
+        hnr_db=hnr(detail) if detailed else None,
         speaking_rate=_mean_rate(clips, tracks) if detailed else None,
         shape_db=tuple(float(v) for v in mean_shape(clips)),
         ltas_db=tuple(float(v) for v in ltas),

@@ -42,13 +42,13 @@ import numpy as np
 
 from chorus.engines.base import SynthesisRequest
 from chorus.voicelab.analysis import (
-    ANALYSIS_RATE,
     EMBED_WINDOW,
     SpeakerAnalysis,
     analyse,
     cosine,
     f0_statistics,
     f0_track,
+    fair_share,
     pcm_to_float,
     speech_only,
     to_analysis_rate,
@@ -241,14 +241,7 @@ def _folds(clips: Sequence[np.ndarray], embedder: Any, budget_s: float) -> list[
 
 
 def _limit(clips: Sequence[np.ndarray], seconds: float) -> list[np.ndarray]:
-    out: list[np.ndarray] = []
-    budget = int(seconds * ANALYSIS_RATE)
-    for clip in clips:
-        if budget <= 0:
-            break
-        out.append(clip[:budget])
-        budget -= out[-1].size
-    return out
+    return [c for c in fair_share(clips, seconds) if c.size]
 
 
 def _try_base(
