@@ -122,7 +122,8 @@ def test_analysis_of_a_long_upload_measures_a_bounded_share_of_every_sample(
     monkeypatch.setattr(analysis, "MAX_SPEECH_S", 12.0)
     long_clip, _, _ = syllables(120.0, 120.0, seconds=30.0)
     short_clip, _, _ = syllables(220.0, 220.0, seconds=2.0)
-    result, clips = analysis.analyse([(long_clip, RATE), (short_clip, RATE)], vad=_NoVAD(), detailed=False)
+    long_pcm = (np.clip(long_clip, -1, 1) * 32767).astype("<i2").tobytes()  # s16 bytes, as uploads come
+    result, clips = analysis.analyse([(long_pcm, RATE), (short_clip, RATE)], vad=_NoVAD(), detailed=False)
     assert result.speech_s <= 12.01
     # Audio: 2 s + 22 s reach the VAD; speech: 2 s + 10 s are measured.
     assert [round(c.size / RATE) for c in clips] == [10, 2]

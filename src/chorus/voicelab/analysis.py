@@ -59,8 +59,8 @@ F0_HIGHPASS_HZ = 150.0
 EMBED_WINDOW = 160  # mel frames (1.6 s), as resemblyzer's partial utterances
 EMBED_STEP = 80
 # Instant cloning gains little from more than a minute or two of speech, while every measurement here
-# grows with the length: a 5-minute upload took 25 s of analysis, 10 minutes of uploads would take a
-# minute. So at most MAX_AUDIO_S of the uploads' audio reach the VAD and at most MAX_SPEECH_S of their
+# grows with the length: a 5-minute upload took 25 s of analysis, 10 minutes of uploads would take about
+# a minute. So at most MAX_AUDIO_S of the uploads' audio reach the VAD and at most MAX_SPEECH_S of their
 # speech the measurements, each shared fairly between the samples (fair_share); Praat's formants and HNR,
 # kept for information only, see at most DETAIL_SPEECH_S.
 MAX_AUDIO_S = 240.0
@@ -335,19 +335,47 @@ def fair_share(clips: Sequence[np.ndarray], seconds: float, rate: int = ANALYSIS
     and what a short clip leaves over goes to the longer ones (every sample contributes, however many a
     long one precedes). Clips that fit are returned whole, in order; none is dropped (some may come back
     empty when the budget is smaller than a sample per clip)."""
-    sizes = [int(c.size) for c in clips]
-    budget = int(seconds * rate)
+    cap = _fair_cap([int(c.size) for c in clips], int(seconds * rate))
+    return list(clips) if cap is None else [c[:cap] for c in clips]
+
+
+def _fair_cap(sizes: Sequence[int], budget: int) -> int | None:
+    """The largest length that, with every size cut to it, keeps the total within ``budget`` (water-filling:
+    sizes under it are kept whole); None when everything fits."""
     if sum(sizes) <= budget:
-        return list(clips)
-    cap, left, waiting = 0, budget, sorted(sizes)
-    # Water-filling: the largest cap whose total fits; the clips shorter than it are kept whole.
+        return None
+    left, waiting = budget, sorted(sizes)
     for i, size in enumerate(waiting):
         share = left // (len(waiting) - i)
         if size > share:
-            cap = share
-            break
+            return share
         left -= size
-    return [c[:cap] for c in clips]
+    return None  # not reached: the sizes exceed the budget
+
+
+def _fair_audio(samples: Sequence[tuple[bytes | np.ndarray, int]]) -> list[np.ndarray]:
+    """The samples at the analysis rate, fair-shared to ``MAX_AUDIO_S``: cut before resampling, so a long
+    upload is never held whole at the analysis rate (25 files of 10 minutes would be about 1 GB)."""
+    for _, rate in samples:
+        if rate <= 0:
+            raise ValueError(f"invalid sample rate {rate}")
+    counts = [
+        len(pcm) // 2 if isinstance(pcm, bytes | bytearray | memoryview) else int(np.asarray(pcm).size)
+        for pcm, _ in samples
+    ]
+    at_rate = [n * ANALYSIS_RATE // int(rate) for n, (_, rate) in zip(counts, samples, strict=True)]
+    cap = _fair_cap(at_rate, int(MAX_AUDIO_S * ANALYSIS_RATE))
+    out = []
+    for pcm, rate in samples:
+        if cap is not None:
+            keep = -(-cap * int(rate) // ANALYSIS_RATE)  # the cap in the sample's own samples, rounded up
+            pcm = (
+                pcm[: 2 * keep]
+                if isinstance(pcm, bytes | bytearray | memoryview)
+                else np.asarray(pcm).reshape(-1)[:keep]
+            )
+        out.append(to_analysis_rate(pcm_to_float(pcm), int(rate))[:cap])
+    return out
 
 
 def analyse(
@@ -360,19 +388,14 @@ def analyse(
     """Analyse voice samples (s16le PCM or float arrays, each with its sample rate).
 
     Returns the analysis and the samples' speech (16 kHz float, pauses cut) that it was measured on: at
-    most ``MAX_SPEECH_S`` seconds of it, from the first ``MAX_AUDIO_S`` seconds of audio, shared fairly
-    between the samples (:func:`fair_share`).
+    most ``MAX_SPEECH_S`` seconds of it, found in at most ``MAX_AUDIO_S`` seconds of audio, each shared
+    fairly between the samples (:func:`fair_share`).
     ``embedder``: a :class:`~chorus.stt.speaker_embedding.SpeakerEmbedder` for the embedding (None: no
     embedding). ``detailed=False`` skips formants, HNR and speaking rate (the slow Praat parts).
     Raises ValueError when the samples hold less than a second of speech.
     """
-    audio: list[np.ndarray] = []
-    for pcm, rate in samples:
-        if rate <= 0:
-            raise ValueError(f"invalid sample rate {rate}")
-        audio.append(to_analysis_rate(pcm_to_float(pcm), int(rate)))
     clips: list[np.ndarray] = []
-    for clip in fair_share(audio, MAX_AUDIO_S):
+    for clip in _fair_audio(samples):
         speech = speech_only(clip, vad)
         if speech.size >= ANALYSIS_RATE // 4:
             clips.append(speech)
