@@ -529,3 +529,31 @@ def test_split_for_engine_gives_the_engine_pitch_and_rate() -> None:
     # Unknown base pitch: the median cannot be handed over, only the range.
     prosody, residual, _ = split_for_engine(VoiceTransform(f0_median_hz=150.0, f0_range=0.5), None)
     assert prosody.pitch == 1.0 and residual.f0_median_hz == 150.0
+
+
+def test_frame_bank_of_a_noisy_recording_subtracts_its_noise_and_leaves_a_clean_one_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Steady noise (pink, 10 dB under the speech) lifts the bank's quiet bands; the bank subtracts it, so
+    its long-term shape comes closer to the clean recording's, while the clean recording's bands (noise
+    at the spectrum's edges only) are left exactly as they were."""
+    from chorus.voicelab import transform_dsp
+
+    x = from_pcm(_flite("Please remember to lock the front door before you leave the house tonight.", "rms"))
+    white = np.random.default_rng(3).standard_normal(x.size)
+    spectrum = np.fft.rfft(white)
+    spectrum[1:] /= np.sqrt(np.arange(1, spectrum.size))  # pink: -3 dB per octave
+    noise = np.fft.irfft(spectrum, x.size)
+    noisy = x + noise * np.sqrt(np.mean(x**2) / np.mean(noise**2)) * 10 ** (-10 / 20)
+
+    levels = speech_band_levels(x, RATE)
+    assert transform_dsp._less_noise(levels) is levels
+    clean = FrameBank.from_speech([x]).mean_shape()
+    cleaned = FrameBank.from_speech([noisy]).mean_shape()
+    monkeypatch.setattr(transform_dsp, "NOISE_BROADBAND", 2.0)  # no recording qualifies: subtraction off
+    as_is = FrameBank.from_speech([noisy]).mean_shape()
+
+    def distance(shape: np.ndarray) -> float:
+        return float(np.sqrt(np.mean((shape - clean) ** 2)))
+
+    assert distance(cleaned) < 0.85 * distance(as_is)
