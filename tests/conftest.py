@@ -1,4 +1,5 @@
-"""Shared fixtures: settings in a temporary data dir, an in-process client, and a live uvicorn server."""
+"""Shared fixtures: settings in a temporary data dir, an in-process client, a live uvicorn server, and the
+in-process flite engine (skips where flite cannot load)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,17 @@ from chorus.config import Settings
 ADMIN_KEY = "sk_test_admin_0123456789abcdef"
 POSTGRES_URL = os.environ.get("CHORUS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def flite():  # type: ignore[no-untyped-def]
+    """flite with all its voices, in process; the test skips when flite cannot load."""
+    from chorus.engines.flite import FliteEngine
+
+    engine = FliteEngine()
+    if not engine.available():
+        pytest.skip(engine.unavailable_reason() or "flite unavailable")
+    return engine
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:

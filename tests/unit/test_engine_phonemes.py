@@ -192,14 +192,6 @@ def test_british_ipa_keeps_its_vowels_in_espeak() -> None:
 
 
 @pytest.fixture(scope="module")
-def flite() -> FliteEngine:
-    engine = FliteEngine()
-    if not engine.available():
-        pytest.skip(engine.unavailable_reason() or "flite unavailable")
-    return engine
-
-
-@pytest.fixture(scope="module")
 def espeak() -> EspeakEngine:
     engine = EspeakEngine()
     if not engine.available():

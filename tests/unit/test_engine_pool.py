@@ -34,14 +34,6 @@ class Settings:
 
 
 @pytest.fixture(scope="module")
-def flite() -> FliteEngine:
-    engine = FliteEngine()
-    if not engine.available():
-        pytest.skip(engine.unavailable_reason() or "flite unavailable")
-    return engine
-
-
-@pytest.fixture(scope="module")
 def espeak() -> EspeakEngine:
     engine = EspeakEngine()
     if not engine.available():

@@ -139,18 +139,14 @@ class _NoVAD:
         return np.ones(max(1, audio.size // 512), np.float32)
 
 
-def test_speech_only_finds_the_speech_of_a_very_quiet_recording_and_keeps_its_level() -> None:
+def test_speech_only_finds_the_speech_of_a_very_quiet_recording_and_keeps_its_level(flite) -> None:  # type: ignore[no-untyped-def]
     """A recording 60 dB too quiet (its samples a few units of s16) still has its speech found: the VAD hears
     a copy brought up to a normal level; what comes back is the recording's own quiet samples."""
     from chorus.engines.base import SynthesisRequest
-    from chorus.engines.flite import FliteEngine
     from chorus.voicelab.analysis import speech_only
 
-    engine = FliteEngine()
-    if not engine.available():
-        pytest.skip(engine.unavailable_reason() or "flite unavailable")
     text = "The quick brown fox jumps over the lazy dog. Then it runs into the quiet forest and sleeps."
-    pcm = b"".join(c.pcm for c in engine.synthesize(SynthesisRequest(text=text, native_voice="kal16")))
+    pcm = b"".join(c.pcm for c in flite.synthesize(SynthesisRequest(text=text, native_voice="kal16")))
     normal = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
     normal = np.concatenate([np.zeros(8000, np.float32), normal, np.zeros(8000, np.float32)])
     quiet = np.round(normal * 0.001 * 32768).astype(np.float32) / 32768  # peaks of a few s16 units

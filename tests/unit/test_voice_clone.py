@@ -35,16 +35,6 @@ SENTENCES = (
 
 
 @pytest.fixture(scope="module")
-def flite():
-    from chorus.engines.flite import FliteEngine
-
-    engine = FliteEngine()
-    if not engine.available():
-        pytest.skip(engine.unavailable_reason() or "flite unavailable")
-    return engine
-
-
-@pytest.fixture(scope="module")
 def embedder():
     from chorus.stt.speaker_embedding import SpeakerEmbedder
 

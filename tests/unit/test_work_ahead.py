@@ -6,8 +6,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
-
 from chorus.engines.base import SynthesisRequest
 from chorus.engines.flite import FliteEngine
 from chorus.engines.pool import PooledEngine
@@ -127,14 +125,6 @@ def test_nothing_starts_after_close() -> None:
     assert workers.calls[0].closed
     workers.finish(0)
     assert workers.started == [0]
-
-
-@pytest.fixture(scope="module")
-def flite() -> FliteEngine:
-    engine = FliteEngine()
-    if not engine.available():
-        pytest.skip(engine.unavailable_reason() or "flite unavailable")
-    return engine
 
 
 def test_a_pooled_worker_takes_the_next_piece_as_soon_as_it_finishes(flite: FliteEngine) -> None:
