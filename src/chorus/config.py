@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     onnx_threads: int | None = Field(default=None, ge=1)
     # Folder of neural models (Piper voices, Kokoro), managed by `chorus models`.
     models_dir: Path | None = None
+    # Clone voices with OpenVoice's tone color converter when its ONNX models are installed (`chorus models
+    # pull openvoice-v2`); such clones keep the frame-bank transform as their fallback. False: DSP only.
+    neural_cloning: bool = True
     # Where `chorus models pull` downloads from when online (a Hugging Face compatible hub).
     model_hub_url: str = "https://huggingface.co"
     # Which engines back each model id, e.g. {"eleven_flash_v2_5": ["flite"]}; unlisted: the voice's engine.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 import wave
 from pathlib import Path
 
@@ -151,6 +152,41 @@ def test_clone_is_closer_to_the_speaker_than_its_base(client: TestClient) -> Non
 
 
 async def _row(services, voice_id: str):  # type: ignore[no-untyped-def]
+    from chorus.storage.models import Voice
+
+    async with services.db.sessions() as session:
+        return await session.get(Voice, voice_id)
+
+
+def test_clone_uses_the_neural_converter_when_it_is_installed(tmp_path: Path) -> None:
+    """With OpenVoice's tone color models in the models folder, /v1/voices/add stores the speaker's tone
+    color and TTS re-voices the base voice with it; removing the models falls back to the DSP clone."""
+    from chorus.api.app import create_app
+    from tests.conftest import ADMIN_KEY, make_settings
+    from tests.unit.tiny_openvoice import install_openvoice
+
+    settings = make_settings(tmp_path / "data")
+    folder = install_openvoice(settings.resolved_models_dir / "openvoice")
+    with TestClient(create_app(settings), headers={"xi-api-key": ADMIN_KEY}) as client:
+        _fast(client)
+        speech = _tts(client, premade_voice_id("flite", "awb"), TEXT + " " + TEXT)
+        response = client.post(
+            "/v1/voices/add", data={"name": "Neural"}, files=[("files", ("a.wav", _wav(speech), "audio/wav"))]
+        )
+        assert response.status_code == 200, response.text
+        voice_id = response.json()["voice_id"]
+        services = client.app.state.services  # type: ignore[attr-defined]
+        voice = asyncio.run(_voice_row(services, voice_id))
+        assert len(voice.transform["tone_color"]) == 256 and voice.transform["frames"]
+        neural = _tts(client, voice_id)
+        assert np.array_equal(neural, _tts(client, voice_id))  # deterministic
+    shutil.rmtree(folder)  # the models are gone: after a restart the frame-bank clone speaks
+    with TestClient(create_app(settings), headers={"xi-api-key": ADMIN_KEY}) as client:
+        fallback = _tts(client, voice_id)
+    assert fallback.size == neural.size and not np.allclose(fallback, neural, atol=1e-3)
+
+
+async def _voice_row(services, voice_id: str):  # type: ignore[no-untyped-def]
     from chorus.storage.models import Voice
 
     async with services.db.sessions() as session:

@@ -280,6 +280,28 @@ def test_kokoro_pull_without_any_voice_fails(hub: Hub, tmp_path: Path) -> None:
     assert visible_entries(tmp_path) == []
 
 
+def test_openvoice_pull_installs_the_tone_color_converter(hub: Hub, tmp_path: Path) -> None:
+    from chorus.voicelab.tone_color import ToneColorProvider
+    from tests.unit.tiny_openvoice import install_openvoice
+
+    built = install_openvoice(tmp_path / "built")
+    base = "/seasonstudio/openvoice_tone_clone_onnx/resolve/main"
+    for file in built.iterdir():
+        hub.routes[f"{base}/{file.name}"] = Route(file.read_bytes())
+    assert resolve("openvoice").name == "openvoice-v2"
+    models = tmp_path / "models"
+    provider = ToneColorProvider(models / "openvoice")
+    assert provider.get() is None  # not installed yet
+    installed = ModelStore(models).pull("openvoice-v2", hub.url)
+    assert (installed.name, installed.kind, installed.path) == (
+        "openvoice-v2",
+        "openvoice",
+        models / "openvoice",
+    )
+    assert [m.name for m in ModelStore(models).list_models()] == ["openvoice-v2"]
+    assert provider.get() is not None  # found without a restart
+
+
 # --- listing and removing ------------------------------------------------------------------------------
 
 

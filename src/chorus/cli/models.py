@@ -34,10 +34,10 @@ def models_list(
     if not installed:
         typer.echo("no models installed; try: chorus models pull en_US-lessac-medium")
     else:
-        typer.echo(f"{'name':32} {'kind':7} {'size':>9}  source")
+        typer.echo(f"{'name':32} {'kind':9} {'size':>9}  source")
         for model in installed:
             source = model.source or "(copied by hand)"
-            typer.echo(f"{model.name[:32]:32} {model.kind:7} {human_size(model.size_bytes):>9}  {source}")
+            typer.echo(f"{model.name[:32]:32} {model.kind:9} {human_size(model.size_bytes):>9}  {source}")
     if show_catalogue:
         names = {model.name for model in installed}
         typer.echo("\nsuggested (any Piper voice name from rhasspy/piper-voices works too):")
@@ -50,7 +50,9 @@ def models_list(
 def models_pull(
     name: Annotated[
         str,
-        typer.Argument(help="A Piper voice (en_US-lessac-medium), kokoro-v1.0 or faster-whisper-small."),
+        typer.Argument(
+            help="A Piper voice (en_US-lessac-medium), kokoro-v1.0, faster-whisper-small or openvoice-v2."
+        ),
     ],
     hub: Annotated[
         str | None,

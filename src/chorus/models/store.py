@@ -10,6 +10,9 @@ Layout under ``Settings.resolved_models_dir`` (default ``<data_dir>/models``)::
     kokoro/chorus-manifest.json
     faster-whisper/<size>/model.bin       a CTranslate2 Whisper model (Systran/faster-whisper-<size>):
     faster-whisper/<size>/...             config.json, tokenizer.json, vocabulary.*, preprocessor_config.json
+    openvoice/configuration.json          OpenVoice v2's tone color converter (neural cloning), as
+    openvoice/tone_color_extract_model.onnx  seasonstudio/openvoice_tone_clone_onnx publishes it
+    openvoice/tone_clone_model.onnx
     .partial/                             downloads in progress; never read by the engines
 
 Files come from ``{hub}/{repo}/resolve/{revision}/{path}``, the Hugging Face download URL scheme
@@ -46,6 +49,10 @@ PIPER_REVISION = "v1.0.0"
 KOKORO_REPO = "onnx-community/Kokoro-82M-v1.0-ONNX"
 KOKORO_REVISION = "main"
 WHISPER_PREFIX = "faster-whisper-"
+OPENVOICE_REPO = "seasonstudio/openvoice_tone_clone_onnx"
+OPENVOICE_REVISION = "main"
+OPENVOICE_NAME = "openvoice-v2"
+OPENVOICE_FILES = ("configuration.json", "tone_color_extract_model.onnx", "tone_clone_model.onnx")
 WHISPER_REVISION = "main"
 # Whisper sizes → CTranslate2 conversions on the hub (as faster_whisper.utils._MODELS has them).
 WHISPER_REPOS = {
@@ -115,7 +122,7 @@ class CatalogueEntry:
     """A model `chorus models pull` knows how to fetch."""
 
     name: str
-    kind: str  # "piper" | "kokoro" | "whisper"
+    kind: str  # "piper" | "kokoro" | "whisper" | "openvoice"
     repo: str
     revision: str
     folder: str  # relative to the models folder
@@ -214,6 +221,19 @@ def whisper_entry(size: str, revision: str = WHISPER_REVISION) -> CatalogueEntry
     )
 
 
+def openvoice_entry(revision: str = OPENVOICE_REVISION) -> CatalogueEntry:
+    """OpenVoice v2's tone color converter in ONNX (neural cloning) into ``openvoice/``."""
+    return CatalogueEntry(
+        name=OPENVOICE_NAME,
+        kind="openvoice",
+        repo=OPENVOICE_REPO,
+        revision=revision,
+        folder="openvoice",
+        files=tuple(HubFile(name, name) for name in OPENVOICE_FILES),
+        description="OpenVoice v2 tone color converter (neural voice cloning from the reference audio)",
+    )
+
+
 # Short names beyond the rule-based Piper names.
 _KOKORO_VARIANTS = {"kokoro-v1.0": "model", "kokoro": "model", "kokoro-v1.0-q8": "model_quantized"}
 SUGGESTED = (
@@ -229,6 +249,7 @@ SUGGESTED = (
     "kokoro-v1.0-q8",
     "faster-whisper-small",
     "faster-whisper-large-v3-turbo",
+    OPENVOICE_NAME,
 )
 
 
@@ -238,6 +259,8 @@ def resolve(name: str, revision: str | None = None) -> CatalogueEntry:
     key = name.strip()
     if key.lower().startswith(WHISPER_PREFIX):
         return whisper_entry(key[len(WHISPER_PREFIX) :].lower(), revision or WHISPER_REVISION)
+    if key.lower() in (OPENVOICE_NAME, "openvoice"):
+        return openvoice_entry(revision or OPENVOICE_REVISION)
     if key.startswith("piper:"):
         key = key.split(":", 1)[1]
     variant = _KOKORO_VARIANTS.get(key.lower())
@@ -249,7 +272,7 @@ def resolve(name: str, revision: str | None = None) -> CatalogueEntry:
     raise UnknownModel(
         f"unknown model {name!r}: use a Piper voice name like en_US-lessac-medium "
         f"(see https://huggingface.co/rhasspy/piper-voices), one of: {', '.join(_KOKORO_VARIANTS)}, "
-        f"or a Whisper model like {WHISPER_PREFIX}small"
+        f"a Whisper model like {WHISPER_PREFIX}small, or {OPENVOICE_NAME}"
     )
 
 
@@ -279,7 +302,7 @@ class ModelStore:
     # --- listing -------------------------------------------------------------------------------
 
     def list_models(self) -> list[InstalledModel]:
-        """Every complete model in the folder: Piper voices, then Kokoro, then Whisper models."""
+        """Every complete model in the folder: Piper voices, then Kokoro, Whisper models, OpenVoice."""
         found: list[InstalledModel] = []
         piper = self.root / "piper"
         if piper.is_dir():
@@ -304,6 +327,9 @@ class ModelStore:
             for folder in sorted(p for p in whisper.iterdir() if p.is_dir() and not p.name.startswith(".")):
                 if (folder / "model.bin").is_file() and (folder / "config.json").is_file():
                     found.append(self._describe(folder, WHISPER_PREFIX + folder.name, "whisper"))
+        openvoice = self.root / "openvoice"
+        if all((openvoice / name).is_file() for name in OPENVOICE_FILES):
+            found.append(self._describe(openvoice, OPENVOICE_NAME, "openvoice"))
         return found
 
     def _describe(self, folder: Path, default_name: str, kind: str) -> InstalledModel:

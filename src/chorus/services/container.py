@@ -30,6 +30,7 @@ from chorus.storage.blobs import BlobStore
 from chorus.storage.db import Database
 from chorus.storage.isolation_history import AudioIsolationHistory
 from chorus.stt.registry import build_stt_engine
+from chorus.voicelab.tone_color import ToneColorProvider
 
 log = logging.getLogger("chorus")
 
@@ -118,7 +119,10 @@ class Services:
         )
         services.voice_design = VoiceDesignService(db.sessions, blobs, engines, voices, credits, tts.executor)
         tts.base_f0 = services.voice_design.base_f0  # saved voices' pitch targets need their base voice's F0
-        services.voice_clone = VoiceCloneService(db.sessions, blobs, engines, voices, tts.executor)
+        # The neural cloning engine, when its models are installed (looked for on first use).
+        tone = ToneColorProvider.from_settings(settings)
+        tts.tone = tone
+        services.voice_clone = VoiceCloneService(db.sessions, blobs, engines, voices, tts.executor, tone=tone)
         services.speech_to_speech = SpeechToSpeechService(
             voices, engines, credits, tts.executor, base_f0=services.voice_design.base_f0,
             vad=services.voice_clone.vad, history=history,

@@ -60,6 +60,10 @@ class RenderPlan:
     # does not record it (measured once per voice by the caller, in this worker thread).
     transform: Any = None
     base_f0: Callable[[], float | None] | None = None
+    # For a voice whose transform has a tone color: returns the neural tone color converter
+    # (chorus.voicelab.tone_color), which then re-voices each sentence instead of the frame-bank DSP, or
+    # None when it is not installed (the DSP renders the voice). Called once, in the worker thread.
+    tone: Callable[[], Any] | None = None
 
 
 class _Piece(NamedTuple):
@@ -123,7 +127,15 @@ class _Renderer:
         self.voice_pitch = self.voice_range = self.voice_speed = 1.0
         self.residual: Any = None  # the part of the voice transform done by DSP
         self.source_f0: float | None = None
+        self.tone: Any = None
         transform = plan.transform
+        if transform is not None and transform.tone_color:
+            converter = plan.tone() if plan.tone is not None and transform.tone_source else None
+            if converter is not None:
+                # The converter does the timbre: the frame bank is the fallback for when it is missing.
+                self.tone = (converter, transform.tone_source, transform.tone_color, transform.seed)
+                transform = transform.replace(frames="", frames_source_db=(), frames_warp=1.0)
+            transform = transform.replace(tone_color=(), tone_source=())
         if transform is not None and not transform.is_identity():
             from chorus.voicelab.transform_dsp import split_for_engine
 
@@ -179,11 +191,20 @@ class _Renderer:
 
     def _voice_stream(self) -> Any:
         """A fresh transform stream for one engine call, or None when the voice needs no DSP."""
-        if self.residual is None:
-            return None
-        from chorus.voicelab.transform_dsp import TransformStream
+        stream = None
+        if self.residual is not None:
+            from chorus.voicelab.transform_dsp import TransformStream
 
-        return TransformStream(self.residual, self.format.sample_rate, source_f0_median_hz=self.source_f0)
+            stream = TransformStream(
+                self.residual, self.format.sample_rate, source_f0_median_hz=self.source_f0
+            )
+        if self.tone is not None:
+            from chorus.voicelab.tone_color import ToneStream
+
+            converter, source, target, seed = self.tone
+            seed = seed if self.plan.seed is None else self.plan.seed
+            stream = ToneStream(converter, source, target, self.format.sample_rate, seed=seed, inner=stream)
+        return stream
 
     def _voice_tail(self, voice: Any) -> Iterator[RenderedChunk]:
         """The transform's look-ahead, released at the end of a sentence or an engine call: the sentence

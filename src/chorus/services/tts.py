@@ -243,6 +243,9 @@ class TTSService:
         # (engine name, engine voice) -> median F0 of that voice as it speaks unmodified; saved voices whose
         # transform sets a pitch need it (the container plugs in the voice-lab measurement, which caches).
         self.base_f0: Callable[[str, str], float | None] | None = None
+        # The neural cloning engine (a chorus.voicelab.tone_color.ToneColorProvider), when configured:
+        # clones with a tone color are re-voiced by it while it is installed.
+        self.tone: Any = None
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -345,6 +348,7 @@ class TTSService:
             normalization = "off"
         transform = None
         base_f0 = None
+        tone = None
         if voice.transform:
             from chorus.voicelab.voice_model import VoiceTransform
 
@@ -356,7 +360,11 @@ class TTSService:
             )
             if measure is not None:
                 base_f0 = lambda: measure(engine_name, voice_name)  # noqa: E731 - runs in the worker
+            same_base = engine_name == voice.engine and native_voice == voice.native_voice
+            if transform.tone_color and same_base and self.tone is not None:
+                tone = self.tone.get  # loads the converter on first use, in the worker thread
         return RenderPlan(
+            tone=tone,
             transform=transform,
             base_f0=base_f0,
             text=request.text,

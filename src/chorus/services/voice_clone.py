@@ -110,8 +110,11 @@ class VoiceCloneService:
         *,
         embedder: Any = None,
         vad: Any = None,
+        tone: Any = None,
     ) -> None:
         self._sessions = sessions
+        # A ToneColorProvider: clones also get a tone color while the neural cloning engine is installed.
+        self.tone = tone
         self.blobs = blobs
         self.engines = engines
         self.voices = voices
@@ -363,6 +366,7 @@ class VoiceCloneService:
                 language=language,
                 candidates=self.candidates,
                 cache=self._f0_cache,
+                tone=self.tone.get() if self.tone is not None else None,
             )
         except ValueError as exc:
             message = str(exc)

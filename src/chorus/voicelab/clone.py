@@ -33,6 +33,7 @@ both.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -69,11 +70,14 @@ __all__ = [
     "CALIBRATION_TEXT",
     "CandidateScore",
     "CloneResult",
+    "add_tone_color",
     "build_clone",
     "clone_voice",
 ]
 
 METHOD = "frame-bank-v1"
+
+log = logging.getLogger(__name__)
 
 # Phonetically varied, and kept apart from the sentences bench/voice_clone.py evaluates clones on.
 CALIBRATION_TEXT = (
@@ -321,6 +325,7 @@ def clone_voice(
     cache: dict[tuple[str, str], float | None] | None = None,
     detailed: bool = True,
     max_candidates: int = MAX_CANDIDATES,
+    tone: Any = None,
 ) -> CloneResult:
     """Build a clone of the speaker in ``samples`` (s16le PCM bytes or float arrays, with their rates).
 
@@ -333,8 +338,11 @@ def clone_voice(
     go into the frame bank (about 10 kB stored per second). ``cache``: a dict the caller keeps between
     calls, for the base voices' measured pitch. ``detailed=False`` skips the formant, HNR and speaking-rate
     measurements (kept in ``transform.reference`` for information only). With one candidate nothing is
-    scored. Raises ValueError when the samples hold too little speech or no engine offers a voice in
-    ``language``. Blocking, seconds of CPU (about 3-10 s per candidate here): run it in a worker thread.
+    scored. ``tone``: a :class:`~chorus.voicelab.tone_color.ToneColorConverter` (a neural cloning engine);
+    with one, the transform also gets the speaker's tone color from the samples' speech and the chosen
+    base's (:func:`add_tone_color`). Raises ValueError when the samples hold too little speech or no
+    engine offers a voice in ``language``. Blocking, seconds of CPU (about 3-10 s per candidate here): run
+    it in a worker thread.
     """
     # The base voices' pitch is measured by synthesis; without the caller's cache, once per call.
     cache = {} if cache is None else cache
@@ -357,7 +365,35 @@ def clone_voice(
     reference["similarity_on_samples"] = None if not math.isfinite(chosen.similarity) else chosen.similarity
     reference["candidates"] = [s.to_json() for s in scores]
     transform = transform.replace(reference=reference)
+    if tone is not None:
+        engine = next(e for e, v in pool if e.name == chosen.engine and v == chosen.native_voice)
+        try:
+            transform = add_tone_color(transform, clips, tone, engine, chosen.native_voice, chosen.pitch)
+        except Exception as exc:  # the DSP clone stands on its own: a converter failure must not lose it
+            log.warning("clone without a tone color: %s", exc)
     return CloneResult(chosen.engine, chosen.native_voice, transform, analysis, scores)
+
+
+def add_tone_color(
+    transform: VoiceTransform, clips: Sequence[np.ndarray], tone: Any, engine: Any, voice: str, pitch: float
+) -> VoiceTransform:
+    """``transform`` with the speaker's tone color (from ``clips``, speech at the analysis rate) and the base
+    voice's (``voice`` of ``engine`` reading the calibration text at ``pitch``, what rendering will feed the
+    converter), for the neural converter ``tone``. The frame-bank part stays as the fallback."""
+    from chorus.voicelab.analysis import ANALYSIS_RATE
+    from chorus.voicelab.tone_color import MODEL_NAME
+
+    target = tone.extract(clips, ANALYSIS_RATE)
+    rate = engine.output_format().sample_rate
+    base = [_trim_silence(_synthesize(engine, voice, text, pitch), rate) for text in CALIBRATION_TEXT]
+    source = tone.extract(base, rate)
+    reference = dict(transform.reference)
+    reference["tone_model"] = MODEL_NAME
+    return transform.replace(
+        tone_color=tuple(round(float(v), 6) for v in target),
+        tone_source=tuple(round(float(v), 6) for v in source),
+        reference=reference,
+    )
 
 
 def _choose(scores: Sequence[CandidateScore], priors: Sequence[float]) -> int:

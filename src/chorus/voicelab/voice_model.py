@@ -49,6 +49,11 @@ class VoiceTransform:
       measured when the clone was built), which frame matching subtracts to compare like with like.
     - ``frames_warp``: frequency warp applied to the base voice's frames before they are compared with
       ``frames`` (a vocal-tract length ratio, chosen when the clone was built); only the matching sees it.
+    - ``tone_color``: the target speaker's tone color (256 values) for a neural converter that takes the
+      reference audio directly (:mod:`chorus.voicelab.tone_color`, OpenVoice); () = none. When the converter
+      is installed it re-voices the base voice's speech instead of the frame-bank DSP; without it the
+      voice renders through ``frames`` as any clone.
+    - ``tone_source``: the base voice's tone color at the clone's pitch (what the converter converts from).
     - ``reference``: free-form facts about the source (e.g. the speaker embedding of a clone, measured F0
       statistics), kept for neural engines that take the reference directly and for re-analysis.
     """
@@ -66,6 +71,8 @@ class VoiceTransform:
     frames: str = field(default="", repr=False)
     frames_source_db: tuple[float, ...] = field(default=(), repr=False)
     frames_warp: float = 1.0
+    tone_color: tuple[float, ...] = field(default=(), repr=False)
+    tone_source: tuple[float, ...] = field(default=(), repr=False)
     reference: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def is_identity(self) -> bool:
@@ -81,12 +88,15 @@ class VoiceTransform:
             and self.roughness == 0.0
             and self.loudness_lufs is None
             and not self.frames
+            and not self.tone_color
         )
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["envelope_db"] = list(self.envelope_db)
         data["frames_source_db"] = list(self.frames_source_db)
+        data["tone_color"] = list(self.tone_color)
+        data["tone_source"] = list(self.tone_source)
         data["version"] = SCHEMA_VERSION
         return data
 
@@ -101,6 +111,9 @@ class VoiceTransform:
             values["envelope_db"] = tuple(float(x) for x in values["envelope_db"] or ())
         if "frames_source_db" in values:
             values["frames_source_db"] = tuple(float(x) for x in values["frames_source_db"] or ())
+        for name in ("tone_color", "tone_source"):
+            if name in values:
+                values[name] = tuple(float(x) for x in values[name] or ())
         if "frames" in values:
             values["frames"] = str(values["frames"] or "")
         return cls(**values)
