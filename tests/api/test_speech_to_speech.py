@@ -136,3 +136,33 @@ def test_conversions_go_to_history_as_sts_unless_logging_is_off(client: TestClie
     assert all(
         h["source"] == "TTS" for h in client.get("/v1/history", params={"source": "TTS"}).json()["history"]
     )
+
+
+def test_the_neural_converter_revoices_the_input_when_installed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With OpenVoice's tone color models installed the input is re-voiced by the converter (the DSP moves
+    only the pitch); the output keeps the input's length and differs from the frame-bank conversion."""
+    from chorus.api.app import create_app
+    from tests.conftest import ADMIN_KEY, make_settings
+    from tests.unit.tiny_openvoice import install_openvoice
+
+    def convert(client: TestClient, source: bytes) -> bytes:
+        response = client.post(
+            f"/v1/speech-to-speech/{TARGET}",
+            params={"output_format": "pcm_16000"},
+            data={"model_id": "eleven_english_sts_v2", "seed": "3"},
+            files={"audio": ("in.wav", _wav(source), "audio/wav")},
+        )
+        assert response.status_code == 200, response.text
+        return response.content
+
+    plain = make_settings(tmp_path / "plain")
+    with TestClient(create_app(plain), headers={"xi-api-key": ADMIN_KEY}) as client:
+        source = _tts(client, SOURCE)
+        dsp = convert(client, source)
+    settings = make_settings(tmp_path / "data")
+    install_openvoice(settings.resolved_models_dir / "openvoice")
+    with TestClient(create_app(settings), headers={"xi-api-key": ADMIN_KEY}) as client:
+        neural = convert(client, source)
+        assert neural == convert(client, source)  # seeded
+    assert len(neural) == len(dsp) == len(source)
+    assert neural != dsp

@@ -186,3 +186,23 @@ def test_a_clone_without_the_converter_has_no_tone_color(flite) -> None:  # type
     )
     result = clone_voice([(pcm, RATE)] * 2, engines=[flite], candidates=[("flite", "rms")])
     assert result.transform.tone_color == () and result.transform.frames
+
+
+def test_speech_to_speech_pieces_cut_at_pauses_and_keep_the_length(converter: ToneColorConverter) -> None:
+    from chorus.voicelab.tone_color import _quiet_cut, convert_pieces
+
+    # 20 s of "speech" with a silent gap inside each piece's last part: the cut lands in the gap.
+    audio = _noise(20.0, seed=7)
+    audio[int(6.5 * RATE) : int(6.8 * RATE)] = 0
+    assert 6.5 * RATE <= _quiet_cut(audio[: 8 * RATE], RATE) < 6.8 * RATE
+    pcm = (audio * 32768).astype("<i2").tobytes()
+    target = converter.extract([_tone(440)], RATE)
+    fallback = converter.extract([_tone(110)], RATE)
+    steps = [pcm[i : i + 16_001] for i in range(0, len(pcm), 16_001)]  # odd sizes split samples
+    out = list(convert_pieces(iter(steps), RATE, converter, target, fallback, seed=1))
+    assert sum(len(o) for o in out) == len(pcm) and len(out) >= 3
+    assert b"".join(out) == b"".join(convert_pieces(iter([pcm]), RATE, converter, target, fallback, seed=1))
+    first_cut = len(out[0]) // 2
+    piece = (np.frombuffer(pcm, "<i2") / np.float32(32768.0))[:first_cut].astype(np.float32)
+    expected = converter.convert(piece, RATE, converter.extract([piece], RATE), target, seed=1)
+    assert out[0] == (np.clip(expected, -1, 32767 / 32768) * 32768).astype("<i2").tobytes()

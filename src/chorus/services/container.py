@@ -125,7 +125,7 @@ class Services:
         services.voice_clone = VoiceCloneService(db.sessions, blobs, engines, voices, tts.executor, tone=tone)
         services.speech_to_speech = SpeechToSpeechService(
             voices, engines, credits, tts.executor, base_f0=services.voice_design.base_f0,
-            vad=services.voice_clone.vad, history=history,
+            vad=services.voice_clone.vad, history=history, tone=tone,
         )  # fmt: skip
         if settings.admin_api_key:
             await accounts.ensure_admin_key(settings.admin_api_key)

@@ -25,6 +25,7 @@ abandoned.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -117,8 +118,11 @@ class STSJob:
         principal: Principal | None = None,
         voice: Voice | None = None,
         request: STSInput | None = None,
+        tone: tuple[Any, tuple[float, ...]] | None = None,
     ) -> None:
         self._service = service
+        # (converter, the input's tone color): the neural converter re-voices the input, see convert_pcm.
+        self.tone = tone
         self.source = source
         self.target = target
         self._transform = transform
@@ -146,10 +150,13 @@ class STSJob:
         """Encoded output in ``fmt``, converted in a worker thread step by step (back-pressured)."""
         source, settings, seed = self.source, self.settings, self.seed
         transform = self.transform()
+        tone = None
+        if self.tone is not None:
+            tone = (self.tone[0], self.target.tone_color, self.tone[1])
 
         def produce(should_stop: Callable[[], bool]) -> Iterator[bytes]:
             encoder = StreamEncoder(PCMFormat(source.rate), fmt)
-            for pcm in convert_pcm(source, transform, settings, seed, should_stop):
+            for pcm in convert_pcm(source, transform, settings, seed, should_stop, tone=tone):
                 data = encoder.feed(pcm)
                 if data:
                     yield data
@@ -215,8 +222,14 @@ def convert_pcm(
     settings: dict[str, Any],
     seed: int,
     should_stop: Callable[[], bool] = lambda: False,
+    *,
+    tone: tuple[Any, tuple[float, ...], tuple[float, ...]] | None = None,
 ) -> Iterator[bytes]:
-    """The converted input as s16le PCM at its own rate, voice-setting effects applied, step by step."""
+    """The converted input as s16le PCM at its own rate, voice-setting effects applied, step by step.
+
+    ``tone`` = (neural converter, target tone color, the input's tone color): the DSP then moves only the
+    pitch, and the converter re-voices the result piece by piece instead of the frame bank.
+    """
     from chorus.voicelab.conversion import convert, headroom_gain
 
     # The conversion runs with headroom (a loud recording would clip); the level comes back here: the
@@ -235,7 +248,15 @@ def convert_pcm(
         seed,
     )
     f0 = source.speech.f0_median_hz
-    for pcm in convert(source.samples, source.rate, transform, f0, step_s=STEP_SECONDS, gain=gain):
+    if tone is not None:
+        transform = transform.replace(frames="", frames_source_db=(), frames_warp=1.0)
+    steps = convert(source.samples, source.rate, transform, f0, step_s=STEP_SECONDS, gain=gain)
+    if tone is not None:
+        from chorus.voicelab.tone_color import convert_pieces
+
+        converter, target_color, source_color = tone
+        steps = convert_pieces(steps, source.rate, converter, target_color, source_color, seed=seed)
+    for pcm in steps:
         if should_stop():
             return
         data = effects.process(pcm)
@@ -259,8 +280,11 @@ class SpeechToSpeechService:
         base_f0: Callable[[str, str], float | None] | None = None,
         vad: Callable[[], Any] | None = None,
         history: HistoryService | None = None,
+        tone: Any = None,
     ) -> None:
         self.history = history
+        # A ToneColorProvider: while the neural converter is installed it re-voices the input.
+        self.tone = tone
         self.voices = voices
         self.engines = engines
         self.credits = credits
@@ -285,6 +309,7 @@ class SpeechToSpeechService:
         loop = asyncio.get_running_loop()
         source = await loop.run_in_executor(self.executor, self._source, request)
         target = await loop.run_in_executor(self.executor, self.target, resolved.voice)
+        tone = await loop.run_in_executor(self.executor, self._source_tone, source, target)
         seed = request.seed if request.seed is not None else 0
         transform = await loop.run_in_executor(
             self.executor, conversion_transform, source.speech, target, seed
@@ -298,7 +323,7 @@ class SpeechToSpeechService:
         )
         return STSJob(
             self, source, target, transform, settings, seed, charge,
-            principal=principal, voice=resolved.voice, request=request,
+            principal=principal, voice=resolved.voice, request=request, tone=tone,
         )  # fmt: skip
 
     # --- worker thread -------------------------------------------------------------------------
@@ -319,10 +344,27 @@ class SpeechToSpeechService:
             raise BadRequest("The audio holds no speech to convert.", status="no_speech")
         return _Source(audio, rate, speech)
 
+    def converter(self) -> Any:
+        """The neural tone color converter, or None when it is not installed (or not configured)."""
+        return self.tone.get() if self.tone is not None else None
+
+    def _source_tone(self, source: _Source, target: ConversionTarget) -> tuple[Any, tuple[float, ...]] | None:
+        """(converter, the input speech's tone color) when the converter can re-voice it to ``target``."""
+        converter = self.converter()
+        if converter is None or not target.tone_color:
+            return None
+        try:
+            color = converter.extract([source.speech.speech], 16_000)
+        except ValueError:
+            return None
+        return converter, tuple(float(v) for v in color)
+
     def target(self, voice: Voice) -> ConversionTarget:
-        """The target voice's frames and median F0 (cached per voice and transform)."""
+        """The target voice's frames, median F0 and (with the neural converter) tone color, cached per voice
+        and transform."""
         key = (
-            voice.voice_id
+            ("tone:" if self.converter() is not None else "")
+            + voice.voice_id
             + ":"
             + hashlib.sha1(
                 json.dumps(voice.transform or {}, sort_keys=True, default=str).encode()
@@ -341,7 +383,7 @@ class SpeechToSpeechService:
             f0 = measured or transform.f0_median_hz
             if f0 is None and self._base_f0:
                 f0 = self._base_f0(voice.engine, voice.native_voice)
-            return ConversionTarget(transform.frames, float(f0) if f0 else None)
+            return ConversionTarget(transform.frames, float(f0) if f0 else None, transform.tone_color)
         from chorus.services.render import RenderPlan, render
         from chorus.voicelab.analysis import speech_only, to_analysis_rate
         from chorus.voicelab.clone import CALIBRATION_TEXT
@@ -371,7 +413,16 @@ class SpeechToSpeechService:
         speech = speech_only(to_analysis_rate(audio, rate), self.vad())
         if speech.size < 16_000:
             raise BadRequest(f"Voice {voice.voice_id} could not be analysed.", status="voice_not_convertible")
-        return target_from_speech(speech)
+        target = target_from_speech(speech)
+        converter = self.converter()
+        if converter is not None:
+            # The voice's own speech gives its tone color, as samples give a clone's.
+            try:
+                color = converter.extract([speech], 16_000)
+                target = dataclasses.replace(target, tone_color=tuple(float(v) for v in color))
+            except ValueError as exc:
+                log.info("voice %s has no tone color: %s", voice.voice_id, exc)
+        return target
 
 
 def _decode(request: STSInput) -> tuple[np.ndarray, int]:

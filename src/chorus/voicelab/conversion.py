@@ -68,6 +68,8 @@ class ConversionTarget:
 
     frames: str
     f0_median_hz: float | None
+    # The voice's tone color for a neural converter (chorus.voicelab.tone_color), () when none is known.
+    tone_color: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

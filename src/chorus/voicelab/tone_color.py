@@ -7,7 +7,10 @@ Chorus' own voice model (a base engine voice plus a transform) with a learnt tra
 while the converter is installed keeps everything the DSP clone has (base voice, pitch, frame bank: the
 fallback when the converter is gone) and adds ``tone_color`` (the speaker's, extracted from the uploaded
 samples) and ``tone_source`` (the base voice's at the clone's pitch). Rendering then converts each
-sentence with the converter instead of the frame-bank DSP.
+sentence with the converter instead of the frame-bank DSP (:class:`ToneStream`), and speech to speech
+re-voices the input piece by piece (:func:`convert_pieces`) after the DSP has moved its pitch. Without
+real weights here, its quality is not benchmarked; the tests run tiny random models of the same
+signatures.
 
 Files, as the ONNX export ``seasonstudio/openvoice_tone_clone_onnx`` publishes them (`chorus models pull
 openvoice-v2` puts them in ``<models_dir>/openvoice/``):
@@ -31,7 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,7 @@ __all__ = [
     "ToneColorConverter",
     "ToneColorProvider",
     "ToneStream",
+    "convert_pieces",
     "spectrogram",
 ]
 
@@ -326,3 +330,68 @@ class ToneStream:
             log.warning("tone color conversion failed, sentence left unconverted: %s", exc)
             return data
         return (np.clip(out, -1.0, 32767 / 32768) * 32768.0).astype("<i2").tobytes()
+
+
+# Speech to speech converts the input in pieces of about this length, each cut at its quietest 10 ms in
+# the last PIECE_CUT of it (a pause, where a seam is not heard); OpenVoice converts ~10 s segments.
+PIECE_S = 8.0
+PIECE_CUT = 0.4
+
+
+def convert_pieces(
+    steps: Iterator[bytes],
+    rate: int,
+    converter: ToneColorConverter,
+    target: Sequence[float],
+    fallback_source: Sequence[float],
+    *,
+    seed: int = 0,
+    piece_s: float = PIECE_S,
+) -> Iterator[bytes]:
+    """Re-voice a stream of s16le PCM ``steps`` to tone color ``target``, piece by piece (same total length).
+
+    Each piece's own tone color is what it is converted from (as OpenVoice does); a piece too short to
+    measure uses ``fallback_source`` (the whole input's).
+    """
+    held = np.zeros(0, dtype=np.float32)
+    pending = b""
+    index = 0
+    for step in steps:
+        data = pending + step
+        pending = data[len(data) // 2 * 2 :]
+        data = data[: len(data) // 2 * 2]
+        held = np.concatenate([held, np.frombuffer(data, "<i2").astype(np.float32) / np.float32(32768.0)])
+        while held.size >= piece_s * rate:
+            cut = _quiet_cut(held[: int(piece_s * rate)], rate)
+            yield _convert_piece(held[:cut], rate, converter, target, fallback_source, seed + index)
+            held = held[cut:]
+            index += 1
+    if held.size:
+        yield _convert_piece(held, rate, converter, target, fallback_source, seed + index)
+
+
+def _quiet_cut(audio: np.ndarray, rate: int) -> int:
+    """Where to end a piece: the start of its quietest 10 ms frame in the last ``PIECE_CUT`` of it."""
+    hop = max(1, rate // 100)
+    first = int(audio.size * (1 - PIECE_CUT)) // hop
+    count = audio.size // hop
+    if count - first < 2:
+        return audio.size
+    frames = audio[first * hop : count * hop].reshape(-1, hop)
+    return (first + int(np.argmin((frames * frames).sum(axis=1)))) * hop or audio.size
+
+
+def _convert_piece(
+    audio: np.ndarray,
+    rate: int,
+    converter: ToneColorConverter,
+    target: Sequence[float],
+    fallback_source: Sequence[float],
+    seed: int,
+) -> bytes:
+    try:
+        source: Sequence[float] = converter.extract([audio], rate)
+    except ValueError:
+        source = fallback_source
+    out = converter.convert(audio, rate, source, target, seed=seed)
+    return (np.clip(out, -1.0, 32767 / 32768) * 32768.0).astype("<i2").tobytes()
