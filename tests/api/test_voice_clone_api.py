@@ -168,6 +168,7 @@ def test_clone_uses_the_neural_converter_when_it_is_installed(tmp_path: Path) ->
     settings = make_settings(tmp_path / "data")
     folder = install_openvoice(settings.resolved_models_dir / "openvoice")
     with TestClient(create_app(settings), headers={"xi-api-key": ADMIN_KEY}) as client:
+        assert client.get("/health").json()["engines"]["openvoice"] is None  # installed
         _fast(client)
         speech = _tts(client, premade_voice_id("flite", "awb"), TEXT + " " + TEXT)
         response = client.post(
@@ -182,6 +183,7 @@ def test_clone_uses_the_neural_converter_when_it_is_installed(tmp_path: Path) ->
         assert np.array_equal(neural, _tts(client, voice_id))  # deterministic
     shutil.rmtree(folder)  # the models are gone: after a restart the frame-bank clone speaks
     with TestClient(create_app(settings), headers={"xi-api-key": ADMIN_KEY}) as client:
+        assert "chorus models pull openvoice-v2" in client.get("/health").json()["engines"]["openvoice"]
         fallback = _tts(client, voice_id)
     assert fallback.size == neural.size and not np.allclose(fallback, neural, atol=1e-3)
 

@@ -95,9 +95,11 @@ def test_loading_refuses_missing_and_foreign_files(model_dir: Path, tmp_path: Pa
 def test_provider_names_the_fix_and_finds_a_model_installed_later(model_dir: Path, tmp_path: Path) -> None:
     folder = tmp_path / "openvoice"
     provider = ToneColorProvider(folder)
+    assert "chorus models pull openvoice-v2" in (provider.status() or "")
     assert provider.get() is None
     assert "chorus models pull openvoice-v2" in (provider.unavailable_reason() or "")
     shutil.copytree(model_dir, folder)
+    assert provider.status() is None  # installed: loads on first use
     assert isinstance(provider.get(), ToneColorConverter) and provider.unavailable_reason() is None
     off = ToneColorProvider(folder, enabled=False)
     assert off.get() is None and "turned off" in (off.unavailable_reason() or "")
@@ -106,6 +108,7 @@ def test_provider_names_the_fix_and_finds_a_model_installed_later(model_dir: Pat
     (broken / "tone_clone_model.onnx").write_bytes(b"not a model")
     bad = ToneColorProvider(broken)
     assert bad.get() is None and "could not be loaded" in (bad.unavailable_reason() or "")
+    assert "could not be loaded" in (bad.status() or "")
 
 
 def test_tone_stream_converts_a_whole_sentence_at_flush(converter: ToneColorConverter) -> None:

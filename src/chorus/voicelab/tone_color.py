@@ -266,6 +266,18 @@ class ToneColorProvider:
                 log.warning("%s", self._reason)
             return self._converter
 
+    def status(self) -> str | None:
+        """Like :meth:`unavailable_reason` without loading anything (for /health): None when loaded, or
+        installed and not known to fail."""
+        if not self.enabled or self._converter is not None:
+            return self.unavailable_reason() if not self.enabled else None
+        stamp = self._stamp()
+        if stamp is None:
+            return f"not installed: run `chorus models pull {MODEL_NAME}` (neural voice cloning)"
+        if stamp == self._failed_stamp:
+            return self._reason
+        return None
+
     def unavailable_reason(self) -> str | None:
         if not self.enabled:
             return "neural cloning is turned off (CHORUS_NEURAL_CLONING=false)"

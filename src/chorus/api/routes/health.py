@@ -12,4 +12,9 @@ router = APIRouter()
 
 @router.get("/health", include_in_schema=False)
 async def health(services: ServicesDep) -> dict[str, object]:
-    return {"status": "ok", "version": __version__, "engines": services.engines.status()}
+    engines = services.engines.status()
+    tone = services.tts.tone
+    if tone is not None:
+        # The neural cloning engine (OpenVoice's tone color converter), listed like the TTS engines.
+        engines = {**engines, "openvoice": tone.status()}
+    return {"status": "ok", "version": __version__, "engines": engines}
