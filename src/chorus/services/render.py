@@ -133,7 +133,8 @@ class _Renderer:
             converter = plan.tone() if plan.tone is not None and transform.tone_source else None
             if converter is not None:
                 # The converter does the timbre: the frame bank is the fallback for when it is missing.
-                self.tone = (converter, transform.tone_source, transform.tone_color, transform.seed)
+                seed = transform.seed if plan.seed is None else plan.seed
+                self.tone = (converter, transform.tone_source, transform.tone_color, seed)
                 transform = transform.replace(frames="", frames_source_db=(), frames_warp=1.0)
             transform = transform.replace(tone_color=(), tone_source=())
         if transform is not None and not transform.is_identity():
@@ -202,7 +203,6 @@ class _Renderer:
             from chorus.voicelab.tone_color import ToneStream
 
             converter, source, target, seed = self.tone
-            seed = seed if self.plan.seed is None else self.plan.seed
             stream = ToneStream(converter, source, target, self.format.sample_rate, seed=seed, inner=stream)
         return stream
 

@@ -118,10 +118,10 @@ class STSJob:
         principal: Principal | None = None,
         voice: Voice | None = None,
         request: STSInput | None = None,
-        tone: tuple[Any, tuple[float, ...]] | None = None,
+        tone: tuple[Any, tuple[float, ...], tuple[float, ...]] | None = None,
     ) -> None:
         self._service = service
-        # (converter, the input's tone color): the neural converter re-voices the input, see convert_pcm.
+        # (converter, target's tone color, input's): the neural converter re-voices the input (convert_pcm).
         self.tone = tone
         self.source = source
         self.target = target
@@ -149,10 +149,7 @@ class STSJob:
     def chunks(self, fmt: OutputFormat) -> AsyncIterator[bytes]:
         """Encoded output in ``fmt``, converted in a worker thread step by step (back-pressured)."""
         source, settings, seed = self.source, self.settings, self.seed
-        transform = self.transform()
-        tone = None
-        if self.tone is not None:
-            tone = (self.tone[0], self.target.tone_color, self.tone[1])
+        transform, tone = self.transform(), self.tone
 
         def produce(should_stop: Callable[[], bool]) -> Iterator[bytes]:
             encoder = StreamEncoder(PCMFormat(source.rate), fmt)
@@ -348,8 +345,11 @@ class SpeechToSpeechService:
         """The neural tone color converter, or None when it is not installed (or not configured)."""
         return self.tone.get() if self.tone is not None else None
 
-    def _source_tone(self, source: _Source, target: ConversionTarget) -> tuple[Any, tuple[float, ...]] | None:
-        """(converter, the input speech's tone color) when the converter can re-voice it to ``target``."""
+    def _source_tone(
+        self, source: _Source, target: ConversionTarget
+    ) -> tuple[Any, tuple[float, ...], tuple[float, ...]] | None:
+        """(converter, the target's tone color, the input speech's) when the converter can re-voice the
+        input to ``target``."""
         converter = self.converter()
         if converter is None or not target.tone_color:
             return None
@@ -357,7 +357,7 @@ class SpeechToSpeechService:
             color = converter.extract([source.speech.speech], 16_000)
         except ValueError:
             return None
-        return converter, tuple(float(v) for v in color)
+        return converter, target.tone_color, tuple(float(v) for v in color)
 
     def target(self, voice: Voice) -> ConversionTarget:
         """The target voice's frames, median F0 and (with the neural converter) tone color, cached per voice

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from chorus.engines.neural import ONNXRUNTIME_HINT, OnnxModel, load_model, models_dir, onnxruntime_missing
+from chorus.voicelab.analysis import pcm_to_float
 
 log = logging.getLogger(__name__)
 
@@ -335,13 +336,14 @@ class ToneStream:
         data = data[: len(data) // 2 * 2]
         if not data:
             return b""
-        audio = np.frombuffer(data, dtype="<i2").astype(np.float32) / np.float32(32768.0)
         try:
-            out = self._converter.convert(audio, self._rate, self._source, self._target, seed=self._seed)
+            out = self._converter.convert(
+                pcm_to_float(data), self._rate, self._source, self._target, seed=self._seed
+            )
         except Exception as exc:  # a request must not fail on the converter: the base voice speaks instead
             log.warning("tone color conversion failed, sentence left unconverted: %s", exc)
             return data
-        return (np.clip(out, -1.0, 32767 / 32768) * 32768.0).astype("<i2").tobytes()
+        return _to_pcm(out)
 
 
 # Speech to speech converts the input in pieces of about this length, each cut at its quietest 10 ms in
@@ -372,7 +374,7 @@ def convert_pieces(
         data = pending + step
         pending = data[len(data) // 2 * 2 :]
         data = data[: len(data) // 2 * 2]
-        held = np.concatenate([held, np.frombuffer(data, "<i2").astype(np.float32) / np.float32(32768.0)])
+        held = np.concatenate([held, pcm_to_float(data)])
         while held.size >= piece_s * rate:
             cut = _quiet_cut(held[: int(piece_s * rate)], rate)
             yield _convert_piece(held[:cut], rate, converter, target, fallback_source, seed + index)
@@ -410,4 +412,9 @@ def _convert_piece(
     except Exception as exc:  # as in ToneStream: the piece goes out as the DSP left it, not as an error
         log.warning("tone color conversion failed, piece left unconverted: %s", exc)
         out = audio
-    return (np.clip(out, -1.0, 32767 / 32768) * 32768.0).astype("<i2").tobytes()
+    return _to_pcm(out)
+
+
+def _to_pcm(audio: np.ndarray) -> bytes:
+    """Float samples back to s16le, the inverse of :func:`pcm_to_float` (clipped to its range)."""
+    return (np.clip(audio, -1.0, 32767 / 32768) * 32768.0).astype("<i2").tobytes()
